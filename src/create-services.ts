@@ -1,0 +1,65 @@
+import type { TokenCredential } from '@azure/identity';
+import { DefaultAzureCredential } from '@azure/identity';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { randomUUID } from 'node:crypto';
+import { Agent } from 'undici';
+
+import { AzureOpenAIImagesClient } from './adapters/azure-openai-images-client';
+import { BlobImageStore } from './adapters/blob-image-store';
+import type { BlobSasSigner } from './adapters/blob-sas';
+import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas';
+import type { AppConfig } from './config';
+import { OPENAI_SCOPE } from './config';
+import { ConfigurationError } from './domain/errors';
+import type { Clock } from './domain/ports';
+import type { Services } from './services';
+
+/** Builds the real clients from the configuration; loaded lazily by `getServices`. */
+export function createServices(config: AppConfig): Services {
+  const clock: Clock = { now: () => new Date() };
+  let credential: TokenCredential | undefined;
+  const getCredential = (): TokenCredential => {
+    credential ??= new DefaultAzureCredential(config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {});
+    return credential;
+  };
+
+  const { openai } = config;
+  const imageModel = new AzureOpenAIImagesClient({
+    endpoint: openai.endpoint,
+    apiFlavor: openai.apiFlavor,
+    apiVersion: openai.apiVersion,
+    auth: openai.auth.mode === 'key' ? openai.auth : { mode: 'token', credential: getCredential(), scope: OPENAI_SCOPE },
+    timeoutInMs: openai.timeoutInMs,
+    maxRetries: openai.maxRetries,
+    // One pool per process: connections to the upstream are reused across requests.
+    dispatcher: new Agent({ keepAliveTimeout: 30_000, headersTimeout: openai.timeoutInMs + 1_000, bodyTimeout: openai.timeoutInMs + 1_000 }),
+  });
+
+  const { connection } = config.storage;
+  let serviceClient: BlobServiceClient;
+  let sasSigner: BlobSasSigner;
+  if (connection.kind === 'connection-string') {
+    serviceClient = BlobServiceClient.fromConnectionString(connection.connectionString);
+    if (!(serviceClient.credential instanceof StorageSharedKeyCredential)) {
+      throw new ConfigurationError([
+        'ImagesStorage must carry an AccountKey to sign links; in Azure use ImagesStorage__blobServiceUri with the managed identity instead.',
+      ]);
+    }
+    sasSigner = new SharedKeySasSigner(serviceClient.credential, serviceClient.url, clock);
+  } else {
+    serviceClient = new BlobServiceClient(connection.blobServiceUri, getCredential());
+    sasSigner = new UserDelegationSasSigner(serviceClient, clock);
+  }
+  const container = serviceClient.getContainerClient(config.storage.containers.images);
+
+  return {
+    config,
+    imageModel,
+    imageStore: new BlobImageStore({ container, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock }),
+    clock,
+    ids: { newId: () => randomUUID() },
+    checkStorage: async () => {
+      await container.getProperties();
+    },
+  };
+}

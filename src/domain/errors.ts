@@ -1,0 +1,114 @@
+/**
+ * The one error hierarchy of the app. Every failure that reaches a caller is an AppError with a stable
+ * `code` (documented in the README), an HTTP status hint and, where useful, the field it concerns.
+ * Only `http/error-response.ts` turns these into HTTP; the core never reads `status`.
+ */
+export interface ErrorDetail {
+  readonly code: string;
+  readonly message: string;
+  readonly target?: string;
+}
+
+export interface AppErrorOptions {
+  readonly target?: string | undefined;
+  readonly details?: readonly ErrorDetail[] | Record<string, unknown> | undefined;
+  readonly cause?: unknown;
+  /** Seconds a caller should wait before retrying (rendered as `Retry-After`). */
+  readonly retryAfterSeconds?: number | undefined;
+}
+
+export class AppError extends Error {
+  readonly target: string | undefined;
+  readonly details: readonly ErrorDetail[] | Record<string, unknown> | undefined;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    options: AppErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.target = options.target;
+    this.details = options.details;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** One or more request fields are invalid; `details` lists every problem, not just the first. */
+export class ValidationError extends AppError {
+  constructor(message: string, options: AppErrorOptions & { code?: string } = {}) {
+    super(options.code ?? 'InvalidRequest', 400, message, options);
+  }
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super('UnsupportedMediaType', 415, message, options);
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super('PayloadTooLarge', 413, message, options);
+  }
+}
+
+/** The upstream safety system refused the prompt or the generated image. Never retried. */
+export class ContentFilterError extends AppError {
+  constructor(message: string, details: { upstreamCode: string; stage: 'input' | 'output' | 'unknown' }, cause?: unknown) {
+    super('contentFilter', 400, message, { details, cause });
+  }
+}
+
+/** The upstream refused a request that passed our own validation (its rules changed, or ours are looser). */
+export class UpstreamBadRequestError extends AppError {
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super('UpstreamBadRequest', 400, message, options);
+  }
+}
+
+/** Our own deployment is misconfigured (upstream auth, deployment name); the caller cannot fix it. */
+export class UpstreamConfigurationError extends AppError {
+  constructor(code: 'UpstreamAuthenticationFailed' | 'UpstreamDeploymentNotFound', message: string, cause?: unknown) {
+    super(code, 502, message, { cause });
+  }
+}
+
+export class UpstreamThrottledError extends AppError {
+  constructor(message: string, retryAfterSeconds: number, cause?: unknown) {
+    super('TooManyRequests', 429, message, { retryAfterSeconds, cause });
+  }
+}
+
+export class UpstreamTimeoutError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super('UpstreamTimeout', 504, message, { cause });
+  }
+}
+
+/** 5xx from the upstream, a connection that kept failing, or a body we cannot use. */
+export class UpstreamError extends AppError {
+  constructor(code: 'UpstreamError' | 'UpstreamUnavailable' | 'UpstreamInvalidResponse', message: string, options: AppErrorOptions = {}) {
+    super(code, 502, message, options);
+  }
+}
+
+export class ConfigurationError extends AppError {
+  constructor(readonly problems: readonly string[]) {
+    super(
+      'ConfigurationError',
+      500,
+      `The app configuration is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((problem) => `  - ${problem}`).join('\n'),
+    );
+  }
+}
+
+/** Our own storage failed; nothing the caller sent is at fault. */
+export class StorageError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super('StorageError', 503, message, { cause, retryAfterSeconds: 5 });
+  }
+}

@@ -1,0 +1,75 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+
+import { ValidationError } from '../domain/errors';
+import type { GenerateImagesResult } from '../domain/generate-images';
+import { generateImages } from '../domain/generate-images';
+import type { ImageModel } from '../domain/image-models';
+import { isImageModel } from '../domain/image-models';
+import type { Services } from '../services';
+import { readJsonBody } from './read-body';
+import { generateImagesBody } from './schemas';
+
+/** POST /images/generations: the upstream's request and response shape, with every image stored and linked. */
+export function createGenerateImagesHandler(getServices: () => Promise<Services>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    const services = await getServices();
+    const body = await readJsonBody(request, generateImagesBody, services.config.limits.maxJsonBodyBytes);
+    const model = resolveModel(body.model, services);
+    const result = await generateImages(
+      {
+        prompt: body.prompt,
+        model,
+        user: body.user,
+        includeBase64: body.response_format === 'b64_json',
+        options: {
+          n: body.n,
+          size: body.size,
+          quality: body.quality,
+          outputFormat: body.output_format,
+          outputCompression: body.output_compression,
+          background: body.background,
+          moderation: body.moderation,
+          style: body.style,
+        },
+      },
+      { ...services, deploymentFor: (chosen) => services.config.openai.deployments.get(chosen) ?? chosen },
+    );
+    context.info(`Generated ${result.images.length} image(s) as request ${result.requestId} with ${model}.`);
+    return { status: 200, headers: { 'x-request-id': result.requestId }, jsonBody: toImagesResponse(result) };
+  };
+}
+
+export function resolveModel(requested: string | undefined, services: Pick<Services, 'config'>): ImageModel {
+  const { deployments, defaultModel } = services.config.openai;
+  if (requested === undefined) return defaultModel;
+  if (isImageModel(requested) && deployments.has(requested)) return requested;
+  throw new ValidationError(`Unknown model '${requested}'. This app serves: ${[...deployments.keys()].join(', ')}.`, {
+    code: 'UnknownModel',
+    target: 'model',
+  });
+}
+
+/** The upstream's response shape (`created`, `data[]`, `usage`) with our links and per-image facts added. */
+export function toImagesResponse(result: GenerateImagesResult) {
+  return {
+    created: result.created,
+    id: result.requestId,
+    model: result.model,
+    size: result.size,
+    quality: result.quality,
+    output_format: result.outputFormat,
+    ...(result.background === undefined ? {} : { background: result.background }),
+    data: result.images.map((image) => ({
+      url: image.url,
+      ...(image.base64 === undefined ? {} : { b64_json: image.base64 }),
+      ...(image.revisedPrompt === undefined ? {} : { revised_prompt: image.revisedPrompt }),
+      blob_name: image.blobName,
+      content_type: image.contentType,
+      bytes: image.bytes,
+      width: image.width,
+      height: image.height,
+      expires_at: image.expiresOn.toISOString(),
+    })),
+    ...(result.usage === undefined ? {} : { usage: result.usage }),
+  };
+}

@@ -1,0 +1,32 @@
+import type { AppConfig } from './config';
+import { loadConfig } from './config';
+import type { Clock, IdGenerator, ImageModelClient, ImageStore } from './domain/ports';
+
+/** Everything the handlers need, built once per process from the validated configuration. */
+export interface Services {
+  readonly config: AppConfig;
+  readonly imageModel: ImageModelClient;
+  readonly imageStore: ImageStore;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  /** Resolves when the images container answers; rejects with the reason otherwise. */
+  readonly checkStorage: () => Promise<void>;
+}
+
+let services: Promise<Services> | undefined;
+
+/** The composition root: the only place that reads the environment and constructs real clients. */
+export function getServices(): Promise<Services> {
+  services ??= buildServices().catch((error: unknown) => {
+    services = undefined; // a transient failure should not poison every later request
+    throw error;
+  });
+  return services;
+}
+
+async function buildServices(): Promise<Services> {
+  const config = loadConfig(process.env);
+  // The SDKs load on first use, so importing a function file stays cheap on a cold start.
+  const { createServices } = await import('./create-services.js');
+  return createServices(config);
+}

@@ -1,0 +1,93 @@
+import { loadConfig } from '../src/config';
+import { ConfigurationError } from '../src/domain/errors';
+
+const valid = {
+  AZURE_OPENAI_ENDPOINT: 'https://my-resource.openai.azure.com/',
+  AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5=img15, gpt-image-2',
+  ImagesStorage: 'UseDevelopmentStorage=true',
+};
+
+function problemsOf(env: Record<string, string | undefined>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error: unknown) {
+    if (error instanceof ConfigurationError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig(valid);
+    expect(config.openai).toMatchObject({
+      endpoint: 'https://my-resource.openai.azure.com',
+      apiFlavor: 'deployment',
+      apiVersion: '2025-04-01-preview',
+      defaultModel: 'gpt-image-1.5',
+      auth: { mode: 'managed-identity' },
+      timeoutInMs: 180_000,
+      maxRetries: 2,
+    });
+    expect([...config.openai.deployments]).toEqual([
+      ['gpt-image-1.5', 'img15'],
+      ['gpt-image-2', 'gpt-image-2'],
+    ]);
+    expect(config.storage).toEqual({
+      connection: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' },
+      containers: { images: 'images' },
+      sasLifetimeInMs: 24 * 60 * 60_000,
+    });
+  });
+
+  it('reads key auth, the v1 flavour, a user-assigned identity and identity-based storage', () => {
+    const config = loadConfig({
+      ...valid,
+      ImagesStorage: undefined,
+      ImagesStorage__blobServiceUri: 'https://acct.blob.core.windows.net/',
+      AZURE_OPENAI_API_FLAVOR: 'v1',
+      AZURE_OPENAI_AUTH: 'key',
+      AZURE_OPENAI_API_KEY: 'secret',
+      AZURE_OPENAI_DEFAULT_MODEL: 'gpt-image-2',
+      AZURE_CLIENT_ID: '00000000-0000-0000-0000-000000000001',
+      IMAGES_SAS_TTL_MINUTES: '60',
+    });
+    expect(config.openai).toMatchObject({ apiFlavor: 'v1', auth: { mode: 'key', apiKey: 'secret' }, defaultModel: 'gpt-image-2' });
+    expect(config.managedIdentityClientId).toBe('00000000-0000-0000-0000-000000000001');
+    expect(config.storage.connection).toEqual({ kind: 'identity', blobServiceUri: 'https://acct.blob.core.windows.net' });
+    expect(config.storage.sasLifetimeInMs).toBe(3_600_000);
+  });
+
+  it('lists every problem in one error', () => {
+    const problems = problemsOf({
+      AZURE_OPENAI_AUTH: 'key',
+      AZURE_OPENAI_DEPLOYMENTS: 'dall-e-2=old',
+      IMAGES_SAS_TTL_MINUTES: '20000',
+      IMAGES_CONTAINER: 'Bad_Name',
+    });
+    expect(problems).toEqual([
+      expect.stringContaining('IMAGES_CONTAINER must be a valid container name'),
+      expect.stringContaining('IMAGES_SAS_TTL_MINUTES must be at most 10080'),
+      expect.stringContaining('AZURE_OPENAI_ENDPOINT is required'),
+      expect.stringContaining("unknown model 'dall-e-2'"),
+      expect.stringContaining('AZURE_OPENAI_API_KEY is required'),
+      expect.stringContaining('Set ImagesStorage'),
+    ]);
+  });
+
+  it('puts every problem into the error message', () => {
+    expect(() => loadConfig({})).toThrow(/3 problems[\s\S]*AZURE_OPENAI_ENDPOINT[\s\S]*AZURE_OPENAI_DEPLOYMENTS[\s\S]*ImagesStorage/);
+  });
+
+  it.each([
+    [{ AZURE_OPENAI_ENDPOINT: 'not a url' }, 'AZURE_OPENAI_ENDPOINT must be an http(s) URL'],
+    [{ AZURE_OPENAI_API_FLAVOR: 'v2' }, "AZURE_OPENAI_API_FLAVOR must be 'deployment' or 'v1'"],
+    [{ AZURE_OPENAI_AUTH: 'password' }, "AZURE_OPENAI_AUTH must be 'managed-identity' or 'key'"],
+    [{ AZURE_OPENAI_TIMEOUT_MS: '5s' }, 'AZURE_OPENAI_TIMEOUT_MS must be a whole number'],
+    [{ AZURE_OPENAI_DEFAULT_MODEL: 'gpt-image-1' }, "AZURE_OPENAI_DEFAULT_MODEL 'gpt-image-1' must be one of the models"],
+    [{ ImagesStorage__blobServiceUri: 'https://acct.blob.core.windows.net' }, 'not both'],
+    [{ AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1=bad name' }, "invalid deployment name 'bad name'"],
+  ])('refuses %j', (override, message) => {
+    expect(problemsOf({ ...valid, ...override })).toEqual([expect.stringContaining(message)]);
+  });
+});
