@@ -42,7 +42,7 @@ export async function readJsonBody<T>(request: HttpRequest, schema: z.ZodType<T>
 }
 
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
+  const parsed = schema.safeParse(value, { reportInput: true });
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues.flatMap(toDetails);
   const first = details[0];
@@ -62,11 +62,11 @@ function toDetails(issue: z.core.$ZodIssue): ErrorDetail[] {
       message: `Unknown parameter '${key}'.`,
     }));
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
-    return [{ code: 'MissingParameter', target, message: issue.message }];
-  }
   if (issue.code === 'invalid_type' && target === '') {
     return [{ code: 'InvalidRequest', target: 'body', message: 'The body must be a JSON object.' }];
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) {
+    return [{ code: 'MissingParameter', target, message: issue.message }];
   }
   return [{ code: 'InvalidParameter', target, message: target && !issue.message.includes(target) ? `${target}: ${issue.message}` : issue.message }];
 }

@@ -1,0 +1,26 @@
+import { loadConfig } from '../../src/config';
+import type { Services } from '../../src/services';
+import { FakeImageModelClient } from './fake-image-model-client';
+import { InMemoryImageStore } from './in-memory-image-store';
+
+export interface FakeServices extends Services {
+  readonly imageModel: FakeImageModelClient;
+  readonly imageStore: InMemoryImageStore;
+}
+
+export function makeFakeServices(env: Record<string, string> = {}): FakeServices {
+  let next = 0;
+  return {
+    config: loadConfig({
+      AZURE_OPENAI_ENDPOINT: 'https://fake.openai.azure.com',
+      AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5=img15,gpt-image-2,dall-e-3',
+      ImagesStorage: 'UseDevelopmentStorage=true',
+      ...env,
+    }),
+    imageModel: new FakeImageModelClient(),
+    imageStore: new InMemoryImageStore(),
+    clock: { now: () => new Date('2026-11-25T12:00:00Z') },
+    ids: { newId: () => `request-${++next}` },
+    checkStorage: () => Promise.resolve(),
+  };
+}
