@@ -11,7 +11,8 @@ export async function readBodyBytes(request: HttpRequest, maxBytes: number): Pro
   if (!request.body) return Buffer.alloc(0);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of request.body) {
+  for await (const chunk of request.body as AsyncIterable<unknown>) {
+    if (!(chunk instanceof Uint8Array)) throw new TypeError('The request body stream yielded something other than bytes.');
     size += chunk.length;
     if (size > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk);

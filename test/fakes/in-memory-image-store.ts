@@ -14,33 +14,7 @@ export class InMemoryImageStore implements ImageStore {
   discarded = 0;
 
   stageImage(blobName: string, options: { readonly keepBytes: boolean }): StagedImage {
-    const chunks: Buffer[] = [];
-    const store = this;
-    return {
-      get bytesWritten() {
-        return chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-      },
-      write(chunk: Uint8Array) {
-        chunks.push(Buffer.from(chunk));
-        return Promise.resolve();
-      },
-      info(): ImageInfo | undefined {
-        const result = sniffImage(Buffer.concat(chunks));
-        return typeof result === 'string' ? undefined : result;
-      },
-      commit(properties: StoredImageProperties): Promise<StoredImage> {
-        const bytes = Buffer.concat(chunks);
-        const info = this.info();
-        if (!info) throw new Error('not an image');
-        store.blobs.set(blobName, { bytes, metadata: properties.metadata });
-        return Promise.resolve({ ...info, blobName, bytes: bytes.length, ...(options.keepBytes ? { base64: bytes.toString('base64') } : {}) });
-      },
-      discard() {
-        store.discarded += 1;
-        store.blobs.delete(blobName);
-        return Promise.resolve();
-      },
-    };
+    return new InMemoryStagedImage(this, blobName, options.keepBytes);
   }
 
   saveRecord(blobName: string, record: unknown): Promise<void> {
@@ -50,5 +24,43 @@ export class InMemoryImageStore implements ImageStore {
 
   createReadLink(blobName: string): Promise<ReadLink> {
     return Promise.resolve({ url: `https://store.example/${blobName}?sig=fake`, expiresOn: new Date('2030-01-01T00:00:00Z') });
+  }
+}
+
+class InMemoryStagedImage implements StagedImage {
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly store: InMemoryImageStore,
+    private readonly blobName: string,
+    private readonly keepBytes: boolean,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    this.chunks.push(Buffer.from(chunk));
+    return Promise.resolve();
+  }
+
+  info(): ImageInfo | undefined {
+    const result = sniffImage(Buffer.concat(this.chunks));
+    return typeof result === 'string' ? undefined : result;
+  }
+
+  commit(properties: StoredImageProperties): Promise<StoredImage> {
+    const bytes = Buffer.concat(this.chunks);
+    const info = this.info();
+    if (!info) return Promise.reject(new Error('not an image'));
+    this.store.blobs.set(this.blobName, { bytes, metadata: properties.metadata });
+    return Promise.resolve({ ...info, blobName: this.blobName, bytes: bytes.length, ...(this.keepBytes ? { base64: bytes.toString('base64') } : {}) });
+  }
+
+  discard(): Promise<void> {
+    this.store.discarded += 1;
+    this.store.blobs.delete(this.blobName);
+    return Promise.resolve();
   }
 }
