@@ -84,6 +84,7 @@ export class AzureOpenAIImagesClient implements ImageModelClient {
 
     for (let attempt = 0; ; attempt++) {
       const retriesLeft = attempt < this.options.maxRetries;
+      const auth = await this.authHeaders(signal);
       let response: Dispatcher.ResponseData;
       try {
         response = await request(url, {
@@ -91,7 +92,7 @@ export class AzureOpenAIImagesClient implements ImageModelClient {
           ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
           signal,
           headers: {
-            ...(await this.authHeaders(signal)),
+            ...auth,
             'content-type': 'application/json',
             accept: 'application/json',
             'user-agent': 'imagegen-functions',
