@@ -25,10 +25,8 @@ const CHANNELS_BY_COLOUR_TYPE: Readonly<Record<number, number>> = {
 };
 
 export interface PngEncodeOptions {
-  /** zlib level: low for noise (incompressible anyway, so spend no time), default for flat art. */
+  /** zlib level, 0–9; default 6. */
   readonly level?: number;
-  /** 'up' suits images whose rows repeat (gradients); 'none' suits noise, where filtering only costs time. */
-  readonly filter?: 'none' | 'up';
 }
 
 function chunk(type: string, data: Buffer): Buffer {
@@ -51,22 +49,11 @@ export async function encodePng(image: RasterImage, options: PngEncodeOptions = 
   header[9] = channels === 4 ? COLOUR_TYPE_RGBA : COLOUR_TYPE_RGB;
   // Bytes 10-12: compression 0 (deflate), filter method 0, interlace 0.
 
+  // Filter type 0 (None) on every row: measured smaller and faster than Up for the emulator's art, and noise gains nothing from filters.
   const stride = width * channels;
   const filtered = Buffer.alloc(height * (stride + 1));
-  const useUp = options.filter === 'up';
   for (let y = 0; y < height; y++) {
-    const rowStart = y * (stride + 1);
-    const source = y * stride;
-    if (!useUp || y === 0) {
-      filtered[rowStart] = 0;
-      filtered.set(pixels.subarray(source, source + stride), rowStart + 1);
-      continue;
-    }
-    filtered[rowStart] = 2;
-    const above = source - stride;
-    for (let x = 0; x < stride; x++) {
-      filtered[rowStart + 1 + x] = ((pixels[source + x] ?? 0) - (pixels[above + x] ?? 0)) & 0xff;
-    }
+    filtered.set(pixels.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
   }
 
   const compressed = await deflateAsync(filtered, { level: options.level ?? 6 });
