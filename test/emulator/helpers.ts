@@ -2,7 +2,7 @@
  * Helpers for the emulator tests: HTTP calls over loopback with undici, and image readers written
  * independently of the emulator's own encoders, so that a broken encoder cannot vouch for itself.
  */
-import { inflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 
 import { decode as decodeJpeg } from 'jpeg-js';
 import { request } from 'undici';
@@ -166,6 +166,60 @@ export function readPng(bytes: Buffer): TestPng {
     }
   }
   return { width, height, bitDepth, colourType, channels, chunkTypes, samples };
+}
+
+/**
+ * Encodes an 8-bit PNG for test inputs, independently of the emulator. Rows use the given filter
+ * types in turn (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth) so that decoders meet all of them.
+ */
+export function makePng(width: number, height: number, channels: 1 | 2 | 3 | 4, samples: Uint8Array, filters: readonly number[] = [0]): Buffer {
+  const colourType = { 1: 0, 2: 4, 3: 2, 4: 6 }[channels];
+  const stride = width * channels;
+  const raw = Buffer.alloc(height * (stride + 1));
+  for (let y = 0; y < height; y++) {
+    const filter = filters[y % filters.length] ?? 0;
+    raw[y * (stride + 1)] = filter;
+    for (let x = 0; x < stride; x++) {
+      const value = samples[y * stride + x] ?? 0;
+      const a = x >= channels ? (samples[y * stride + x - channels] ?? 0) : 0;
+      const b = y > 0 ? (samples[(y - 1) * stride + x] ?? 0) : 0;
+      const c = x >= channels && y > 0 ? (samples[(y - 1) * stride + x - channels] ?? 0) : 0;
+      const p = a + b - c;
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const predictor = [0, a, b, (a + b) >> 1, paeth][filter] ?? 0;
+      raw[y * (stride + 1) + 1 + x] = (value - predictor) & 0xff;
+    }
+  }
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8;
+  header[9] = colourType;
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'latin1');
+    data.copy(out, 8);
+    out.writeUInt32BE(crc(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Samples whose value depends on position and channel, so that every pixel can be told apart. */
+export function patternSamples(width: number, height: number, channels: number): Uint8Array {
+  const samples = new Uint8Array(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < channels; c++) samples[(y * width + x) * channels + c] = (x * 7 + y * 13 + c * 71) & 0xff;
+    }
+  }
+  return samples;
 }
 
 export function pixelOf(png: TestPng, x: number, y: number): number[] {
