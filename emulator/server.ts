@@ -238,6 +238,9 @@ class ImagesEmulator {
     } catch (error: unknown) {
       if (error instanceof EmulatorHttpError) {
         outcome = { kind: 'error', error };
+      } else if (request.destroyed && !request.complete) {
+        // The client went away while sending its body: nobody is left to answer.
+        outcome = { kind: 'gone' };
       } else {
         // Log once here, where the request is known; the client gets a plain 500.
         console.error(`[emulator] request ${record.requestId} failed unexpectedly:`, error);
@@ -556,6 +559,7 @@ class ImagesEmulator {
     const clientRequestId = headerValue(request, 'x-ms-client-request-id');
     if (clientRequestId !== undefined) headers['x-ms-client-request-id'] = clientRequestId;
 
+    if (response.destroyed) return;
     switch (outcome.kind) {
       case 'gone':
         return;

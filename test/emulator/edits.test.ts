@@ -120,6 +120,16 @@ describe('emulator edits', () => {
     expect(readJpeg(imagesOf(result)[0] ?? Buffer.alloc(0))).toMatchObject({ width: 40, height: 24 });
   });
 
+  it('streams image_edit events when asked', async () => {
+    const result = await edit(emulator.url, { prompt: 'x', stream: 'true', partial_images: '1' }, [image]);
+    expect(result.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    const events = [...result.text.matchAll(/^event: (.+)$/gm)].map((match) => match[1]);
+    expect(events).toEqual(['image_edit.partial_image', 'image_edit.completed']);
+    const completed = /^data: (.+)$/gm.exec(result.text.slice(result.text.indexOf('event: image_edit.completed')))?.[1] ?? '';
+    const data = imagesResponseSchema.shape.data.element.parse(JSON.parse(completed));
+    expect(readPng(Buffer.from(data.b64_json ?? '', 'base64'))).toMatchObject({ width: WIDTH, height: HEIGHT });
+  });
+
   it('answers edits on the v1 and OpenAI routes; the OpenAI route also takes WebP inputs', async () => {
     const v1 = await edit(emulator.url, { model: 'gpt-image-1.5', prompt: 'x', input_fidelity: 'high' }, [image], {
       url: `${emulator.url}/openai/v1/images/edits?api-version=preview`,
@@ -180,6 +190,22 @@ describe('emulator edits', () => {
       try {
         const result = await edit(small.url, { prompt: 'x' }, [{ name: 'image', bytes: Buffer.concat([inputPng, Buffer.alloc(1000)]), type: 'image/png' }]);
         expect(errorOf(result)).toMatchObject({ param: 'image', code: 'file_too_large' });
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('answers 413 and closes the connection for a body larger than the route accepts', async () => {
+      const small = await startEmulator({ maxImageBytes: 1000 });
+      try {
+        // 16 images of maxImageBytes, a 4 MiB mask and 1 MiB of fields is the most an edit can carry.
+        const result = await call(deploymentUrl(small.url, 'gpt-image-1', 'edits'), {
+          headers: { 'api-key': KEY, 'content-type': 'multipart/form-data; boundary=x' },
+          body: Buffer.alloc(6 * 1024 * 1024),
+        });
+        expect(result.status).toBe(413);
+        expect(result.headers.connection).toBe('close');
+        expect(errorOf(result).code).toBe('RequestEntityTooLarge');
       } finally {
         await small.close();
       }

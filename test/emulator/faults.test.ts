@@ -198,9 +198,15 @@ describe('emulator faults', () => {
       ['[emulator:503]', 503],
       ['[emulator:filter-input]', 400],
       ['[emulator:filter-output]', 400],
+      ['[emulator:408]', 408],
+      ['[emulator:forbidden]', 403],
+      ['[emulator:malformed]', 200],
+      ['[EMULATOR:Moderation-Input]', 400],
     ])('answers %s with %i', async (directive, status) => {
       const result = await generate(emulator.url, { prompt: `a pond ${directive}`, quality: 'low' });
       expect(result.status).toBe(status);
+      if (directive.includes('malformed')) expect(result.json).toBeUndefined();
+      if (directive.includes('Moderation')) expect(errorOf(result).code).toBe('moderation_blocked');
       if (directive.includes('filter')) {
         expect(errorOf(result).code).toBe('contentFilter');
         expect(errorOf(result).message).toContain(directive.includes('output') ? 'Generated image was filtered' : 'Your task failed');
