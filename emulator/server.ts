@@ -87,7 +87,7 @@ export interface EmulatorRequestRecord {
 export interface RunningEmulator {
   /** e.g. http://127.0.0.1:PORT (no trailing slash). */
   readonly url: string;
-  /** Every API request received, in order of arrival (control-plane requests are not recorded). */
+  /** Every API request received, in order of arrival (the latest 10 000; control-plane requests are not recorded). */
   readonly requests: readonly EmulatorRequestRecord[];
   /** Scripted faults for the next API requests, first in first out, one per request. */
   enqueueFaults(...faults: EmulatorFault[]): void;
@@ -103,6 +103,7 @@ export const DEFAULT_DEPLOYMENTS: Readonly<Record<string, ModelId>> = Object.fro
 const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
 const MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
+const MAX_RECORDS = 10_000;
 const REGION = 'East US 2';
 // Reported, not enforced: throttling is the job of scripted faults, so the window is generous.
 const RATE_LIMIT_REQUESTS = 600;
@@ -228,13 +229,14 @@ class ImagesEmulator {
       headers: recordedHeaders(request.headers),
     };
     this.records.push(record);
+    // A long-running local stack must not grow without bound; tests and benchmarks stay far below this.
+    if (this.records.length > MAX_RECORDS) this.records.splice(0, this.records.length - MAX_RECORDS);
 
     let outcome: Outcome;
-    let rateKey = '';
     try {
       const route = matchApiRoute(record.method, url);
       if (!route) throw resourceNotFound();
-      outcome = await this.process(request, response, route, record, (key) => (rateKey = key));
+      outcome = await this.process(request, response, route, record);
     } catch (error: unknown) {
       if (error instanceof EmulatorHttpError) {
         outcome = { kind: 'error', error };
@@ -247,7 +249,7 @@ class ImagesEmulator {
         outcome = { kind: 'error', error: internalError() };
       }
     }
-    await this.deliver(request, response, record, outcome, rateKey);
+    await this.deliver(request, response, record, outcome);
   }
 
   private async process(
@@ -255,7 +257,6 @@ class ImagesEmulator {
     response: ServerResponse,
     route: ApiRoute,
     record: EmulatorRequestRecord,
-    useRateKey: (key: string) => void,
   ): Promise<Outcome> {
     record.operation = route.operation;
     // The body is read first: the records keep it, and the v1 flavours name their deployment in it.
@@ -272,7 +273,6 @@ class ImagesEmulator {
     const target = this.resolveTarget(route, body);
     record.deployment = target.deployment;
     record.model = target.model.id;
-    useRateKey(target.deployment);
 
     if (route.flavour === 'azure-deployment') {
       // The SDK always sends api-version; without it, or for edits before 2025-04-01-preview, the route does not exist.
@@ -321,9 +321,22 @@ class ImagesEmulator {
     const latencyMs = directives.latencyMs ?? this.settings.latencyMs;
     if (latencyMs > 0 && !(await this.sleep(latencyMs, response))) return { kind: 'gone' };
 
+    return this.succeed(request, params, route, target, editInputs, fault);
+  }
+
+  private async succeed(
+    request: IncomingMessage,
+    params: ImageParameters,
+    route: ApiRoute,
+    target: Target,
+    editInputs: EditInputs | undefined,
+    fault: EmulatorFault | undefined,
+  ): Promise<Outcome> {
     const malformed = fault?.kind === 'malformed';
     const truncate = fault?.kind === 'truncate';
-    const origin = headerValue(request, 'host') === undefined ? this.baseUrl : `http://${headerValue(request, 'host') ?? ''}`;
+    // DALL-E URLs point back at the host the client used, which may not be the address the emulator bound.
+    const host = headerValue(request, 'host');
+    const origin = host === undefined ? this.baseUrl : `http://${host}`;
     if (target.model.family === 'dall-e') {
       return { kind: 'success', pieces: await this.dallEResponse(params, route.flavour, origin, malformed), eventStream: false, truncate };
     }
@@ -546,9 +559,9 @@ class ImagesEmulator {
     return window;
   }
 
-  private async deliver(request: IncomingMessage, response: ServerResponse, record: EmulatorRequestRecord, outcome: Outcome, rateKey: string): Promise<void> {
+  private async deliver(request: IncomingMessage, response: ServerResponse, record: EmulatorRequestRecord, outcome: Outcome): Promise<void> {
     const now = Date.now();
-    const window = this.rateWindow(rateKey);
+    const window = this.rateWindow(record.deployment ?? '');
     window.count(1, 0, now);
     const headers: Record<string, string> = {
       'x-request-id': record.requestId,
