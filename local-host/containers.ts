@@ -1,0 +1,12 @@
+import { BlobServiceClient } from '@azure/storage-blob';
+
+/**
+ * Creates the blob containers the app expects (in Azure, the infrastructure template creates them).
+ * Each call has its own deadline so a storage endpoint that does not answer fails start-up clearly.
+ */
+export async function createContainers(connectionString: string, names: Iterable<string>, timeoutInMs = 15_000): Promise<void> {
+  const service = BlobServiceClient.fromConnectionString(connectionString);
+  for (const name of new Set(names)) {
+    await service.getContainerClient(name).createIfNotExists({ abortSignal: AbortSignal.timeout(timeoutInMs) });
+  }
+}

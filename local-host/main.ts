@@ -1,0 +1,211 @@
+/**
+ * `npm start`: the app on http://localhost:7071/api with no Azure account and no Core Tools.
+ * Starts Azurite and the Azure OpenAI emulator unless the settings point elsewhere, checks the
+ * configuration, creates the containers, loads `package.json` `main` like `func start` and serves it.
+ */
+import { randomBytes } from 'node:crypto';
+import { join, relative } from 'node:path';
+
+import { startEmulator } from '../emulator/server';
+import { loadConfig } from '../src/config';
+import type { RunningAzurite } from './azurite';
+import { isDevelopmentStorage, startAzurite } from './azurite';
+import { createContainers } from './containers';
+import type { RunningFunctionsHost } from './http-host';
+import { startFunctionsHost } from './http-host';
+import { consoleSink, describeError, redactingSink } from './log';
+import { getFreePort, isPortFree, isPortListening } from './ports';
+import { installFunctionsCore, loadFunctionApp } from './registry';
+import type { AppSettings } from './settings';
+import {
+  DEFAULT_AZURITE_PORTS,
+  DEFAULT_EMULATOR_PORT,
+  DEFAULT_HTTP_PORT,
+  emulatorAppSettings,
+  findProjectRoot,
+  mergeSettings,
+  readLocalSettings,
+  storageAppSettings,
+} from './settings';
+
+const log = redactingSink((line) => consoleSink(`[local-host] ${line}`));
+
+interface Started {
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+/** What was started so far, stopped in reverse order on Ctrl-C or on a failed start-up. */
+const started: Started[] = [];
+
+async function stopAll(): Promise<void> {
+  for (let item = started.pop(); item !== undefined; item = started.pop()) {
+    try {
+      await item.stop();
+    } catch (error: unknown) {
+      log(`could not stop ${item.name}: ${describeError(error)}`);
+    }
+  }
+}
+
+function isSet(settings: AppSettings, name: string): boolean {
+  return settings[name] !== undefined && settings[name].trim() !== '';
+}
+
+async function startLocalAzurite(projectRoot: string): Promise<RunningAzurite> {
+  const wanted = [DEFAULT_AZURITE_PORTS.blob, DEFAULT_AZURITE_PORTS.queue, DEFAULT_AZURITE_PORTS.table];
+  const free = await Promise.all(wanted.map((port) => isPortFree(port)));
+  const useDefaults = free.every(Boolean);
+  // Busy default ports most likely mean another Azurite, perhaps on .azurite/ itself: two must never
+  // share a folder, so ours then runs in memory.
+  if (!useDefaults) {
+    log(`ports ${DEFAULT_AZURITE_PORTS.blob}-${DEFAULT_AZURITE_PORTS.table} are busy (another Azurite?); ours runs on free ports, in memory.`);
+  }
+  const dataDir = join(projectRoot, '.azurite');
+  const azurite = await startAzurite({
+    ...(useDefaults ? { dataDir, blobPort: wanted[0], queuePort: wanted[1], tablePort: wanted[2] } : {}),
+    // Azurite announces each service's start and stop; anything else it says is worth showing.
+    log: (line) => {
+      if (!/service (is starting at|is successfully listening at|is closing|successfully closed)/.test(line)) log(`azurite: ${line}`);
+    },
+  });
+  started.push({ name: 'Azurite', stop: () => azurite.stop() });
+  log(`Azurite (pid ${azurite.pid}) blob ${azurite.blobEndpoint}, ${useDefaults ? `data in ${relative(process.cwd(), dataDir) || '.'}/` : 'data in memory'}`);
+  return azurite;
+}
+
+/** A loopback http URL's port, for "the configured endpoint is the emulator's address but nobody listens". */
+function loopbackPort(endpoint: string): number | undefined {
+  if (!URL.canParse(endpoint)) return undefined;
+  const url = new URL(endpoint);
+  if (url.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return undefined;
+  return url.port === '' ? 80 : Number(url.port);
+}
+
+async function startLocalEmulator(port: number, apiKey?: string): Promise<string> {
+  const emulator = await startEmulator({ host: '127.0.0.1', port, ...(apiKey === undefined ? {} : { apiKeys: [apiKey] }) });
+  started.push({ name: 'the Azure OpenAI emulator', stop: () => emulator.close() });
+  log(`Azure OpenAI emulator on ${emulator.url}`);
+  return emulator.url;
+}
+
+async function emulatorPort(): Promise<number> {
+  const configured = process.env['EMULATOR_PORT'];
+  if (configured !== undefined && configured.trim() !== '') {
+    if (!/^\d+$/.test(configured.trim())) throw new Error(`EMULATOR_PORT must be a port number, not "${configured}".`);
+    return Number(configured);
+  }
+  if (await isPortFree(DEFAULT_EMULATOR_PORT)) return DEFAULT_EMULATOR_PORT;
+  const port = await getFreePort();
+  log(`port ${DEFAULT_EMULATOR_PORT} is busy; the emulator listens on ${port} instead.`);
+  return port;
+}
+
+async function run(): Promise<void> {
+  const projectRoot = findProjectRoot(__dirname);
+  const localSettings = readLocalSettings(projectRoot);
+  if (localSettings) log(`settings from ${relative(process.cwd(), localSettings.path)}`);
+  // What the user chose: local.settings.json Values, overridden by the real environment.
+  const user = mergeSettings(localSettings?.values ?? {}, process.env);
+
+  // Fail before starting anything when the HTTP port is taken.
+  const rawPort = isSet(user, 'PORT') ? (user['PORT'] ?? '') : String(localSettings?.localHttpPort ?? DEFAULT_HTTP_PORT);
+  const port = /^\d+$/.test(rawPort.trim()) ? Number(rawPort) : Number.NaN;
+  if (!Number.isInteger(port) || port > 65_535) throw new Error(`PORT must be a port number, not "${rawPort}".`);
+  if (!(await isPortFree(port))) throw new Error(`Port ${port} is in use (is another host running?). Set PORT to another port.`);
+
+  // 1. Storage: our Azurite, unless ImagesStorage names another account (by connection string or,
+  //    as in Azure, by ImagesStorage__blobServiceUri for managed identity).
+  const storageNames = ['ImagesStorage', 'AzureWebJobsStorage'] as const;
+  const identityStorage = isSet(user, 'ImagesStorage__blobServiceUri') || isSet(user, 'ImagesStorage__serviceUri');
+  const needsAzurite = isSet(user, 'ImagesStorage') ? isDevelopmentStorage(user['ImagesStorage'] ?? '') : !identityStorage;
+  const azurite = needsAzurite ? await startLocalAzurite(projectRoot) : undefined;
+  if (!azurite) log('ImagesStorage names a real storage account; not starting Azurite.');
+
+  // 2. Azure OpenAI: the emulator unless the user configured an endpoint. An endpoint on a loopback
+  //    port nobody listens on (e.g. local.settings.example.json's) gets the emulator started there.
+  //    The key-auth defaults only come with the emulator: a real endpoint keeps the app's own default
+  //    (managed identity, i.e. the developer's Azure login).
+  let defaults: AppSettings = { FUNCTIONS_WORKER_RUNTIME: 'node' };
+  if (azurite) defaults = { ...defaults, ...storageAppSettings(azurite.connectionString) };
+  const userEndpoint = isSet(user, 'AZURE_OPENAI_ENDPOINT') ? user['AZURE_OPENAI_ENDPOINT'] : undefined;
+  if (userEndpoint === undefined) {
+    defaults = { ...defaults, ...emulatorAppSettings(await startLocalEmulator(await emulatorPort())) };
+  } else {
+    const endpointPort = loopbackPort(userEndpoint);
+    if (endpointPort !== undefined && !(await isPortListening(endpointPort))) {
+      const apiKey = user['AZURE_OPENAI_AUTH'] === 'key' && isSet(user, 'AZURE_OPENAI_API_KEY') ? user['AZURE_OPENAI_API_KEY'] : undefined;
+      await startLocalEmulator(endpointPort, apiKey);
+    } else {
+      log(`Azure OpenAI endpoint from your settings: ${userEndpoint}`);
+    }
+  }
+
+  // 3. Embedded defaults < local.settings.json < environment, into process.env before the app loads.
+  const settings = mergeSettings(defaults, localSettings?.values ?? {}, process.env);
+  if (azurite) {
+    // UseDevelopmentStorage=true means the default ports; ours may differ, so name them explicitly.
+    for (const name of storageNames) {
+      if (isSet(settings, name) && isDevelopmentStorage(settings[name] ?? '')) settings[name] = azurite.connectionString;
+    }
+  }
+  Object.assign(process.env, settings);
+
+  // 4. The configuration the app will use, checked once with every problem listed.
+  const config = loadConfig(process.env);
+  if (azurite && isDevelopmentStorage(process.env['ImagesStorage'] ?? '')) {
+    const containers: string[] = Object.values(config.storage.containers);
+    await createContainers(azurite.connectionString, containers);
+    log(`containers ready: ${containers.join(', ')}`);
+  }
+
+  // 5. The functions, loaded the way `func start` loads them.
+  installFunctionsCore();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- requiring the app's files is how the host loads it
+  const app = loadFunctionApp(projectRoot, (file) => require(file));
+  const functionKey = isSet(settings, 'LOCAL_FUNCTION_KEY') ? (settings['LOCAL_FUNCTION_KEY'] ?? '') : randomBytes(24).toString('base64url');
+
+  const host: RunningFunctionsHost = await startFunctionsHost({
+    registrations: app.functions,
+    hooks: app.hooks,
+    port,
+    functionKey,
+    functionAppDirectory: projectRoot,
+    log: consoleSink,
+  });
+  started.push({ name: 'the HTTP host', stop: () => host.close() });
+
+  // 6. Ready.
+  const base = `http://localhost:${host.port}/api`;
+  for (const fn of host.functions) {
+    const methods = fn.methods.length > 0 ? fn.methods.join(',') : 'any';
+    console.log(`  ${fn.name}: [${methods}] ${base}/${fn.route}${fn.authLevel === 'anonymous' ? '' : ' (function key)'}`);
+  }
+  const nonHttp = app.functions.length - host.functions.length;
+  if (nonHttp > 0) log(`${nonHttp} function(s) with other triggers are loaded but not run by the local host yet.`);
+  console.log(`[local-host] ready on ${base} (function key: ${functionKey}); Ctrl-C stops everything.`);
+  console.log(
+    `curl -sS -X POST "${base}/images/generations" -H "x-functions-key: ${functionKey}" -H "content-type: application/json" -d '{"prompt":"a watercolor fox","size":"1024x1024"}'`,
+  );
+}
+
+let stopping = false;
+function onSignal(signal: NodeJS.Signals): void {
+  if (stopping) {
+    log(`${signal} again; exiting without waiting.`);
+    process.exit(1);
+  }
+  stopping = true;
+  log(`${signal}: stopping...`);
+  void stopAll().then(() => process.exit(0));
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+run().catch(async (error: unknown) => {
+  // Our own start-up errors say what to fix; anything else (a bug) also gets its stack.
+  const expected = error instanceof Error && (error.name === 'Error' || error.name === 'ConfigurationError');
+  log(`start-up failed: ${expected ? error.message : describeError(error)}`);
+  await stopAll();
+  process.exit(1);
+});
