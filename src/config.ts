@@ -23,15 +23,77 @@ export interface AppConfig {
   /** User-assigned managed identity; unset means system-assigned (or a developer's own login locally). */
   readonly managedIdentityClientId: string | undefined;
   readonly storage: {
-    readonly connection: { readonly kind: 'connection-string'; readonly connectionString: string } | { readonly kind: 'identity'; readonly blobServiceUri: string };
-    readonly containers: { readonly images: string };
+    readonly connection:
+      | { readonly kind: 'connection-string'; readonly connectionString: string }
+      | { readonly kind: 'identity'; readonly blobServiceUri: string; readonly queueServiceUri: string };
+    /** `images` holds results of API calls, `inbox` is watched by the blob trigger, `outputs` gets its results, `jobs` holds job records and inputs. */
+    readonly containers: { readonly images: string; readonly inbox: string; readonly outputs: string; readonly jobs: string };
+    readonly queues: { readonly jobs: string };
     readonly sasLifetimeInMs: number;
   };
-  readonly limits: { readonly maxJsonBodyBytes: number };
+  readonly limits: {
+    readonly maxJsonBodyBytes: number;
+    readonly maxEditImageBytes: number;
+    readonly maxEditMaskBytes: number;
+    /** The whole edit request (multipart or JSON with base64 images). */
+    readonly maxEditBodyBytes: number;
+  };
+  readonly jobs: {
+    /** What `Retry-After` tells a poller while a job is pending. */
+    readonly retryAfterSeconds: number;
+    /** A job still running after this long is reported failed instead of pending forever. */
+    readonly maxRunInMs: number;
+    /** How long an `Idempotency-Key` keeps answering with the job it first created. */
+    readonly idempotencyWindowInMs: number;
+  };
+  /** Inbox folder name → the edit applied to every image dropped under it. */
+  readonly inboxPresets: ReadonlyMap<string, InboxPreset>;
+}
+
+export interface InboxPreset {
+  readonly prompt: string;
+  readonly options: Readonly<Record<string, string | number>>;
 }
 
 export const OPENAI_SCOPE = 'https://cognitiveservices.azure.com/.default';
 const MAX_SAS_MINUTES = 7 * 24 * 60;
+
+/**
+ * Every app setting this module reads, so the infrastructure and the README can be checked against it.
+ * `AzureWebJobsStorage` belongs to the Functions host and is not read here.
+ */
+export const APP_SETTING_NAMES = [
+  'AZURE_OPENAI_ENDPOINT',
+  'AZURE_OPENAI_API_FLAVOR',
+  'AZURE_OPENAI_API_VERSION',
+  'AZURE_OPENAI_DEPLOYMENTS',
+  'AZURE_OPENAI_DEFAULT_MODEL',
+  'AZURE_OPENAI_AUTH',
+  'AZURE_OPENAI_API_KEY',
+  'AZURE_OPENAI_TIMEOUT_MS',
+  'AZURE_OPENAI_MAX_RETRIES',
+  'AZURE_CLIENT_ID',
+  'ImagesStorage',
+  'ImagesStorage__blobServiceUri',
+  'ImagesStorage__queueServiceUri',
+  'ImagesStorage__serviceUri',
+  'IMAGES_CONTAINER',
+  'INBOX_CONTAINER',
+  'OUTPUTS_CONTAINER',
+  'JOBS_CONTAINER',
+  'JOBS_QUEUE',
+  'IMAGES_SAS_TTL_MINUTES',
+  'MAX_JSON_BODY_BYTES',
+  'MAX_EDIT_IMAGE_BYTES',
+  'MAX_EDIT_MASK_BYTES',
+  'MAX_EDIT_BODY_BYTES',
+  'JOBS_RETRY_AFTER_SECONDS',
+  'JOBS_MAX_RUN_MINUTES',
+  'IDEMPOTENCY_WINDOW_HOURS',
+  'INBOX_PRESETS',
+] as const;
+
+const MIB = 1024 * 1024;
 
 const optionalText = z
   .string()
@@ -81,8 +143,31 @@ const environmentSchema = z.object({
   AZURE_CLIENT_ID: optionalText,
   IMAGES_CONTAINER: containerName('IMAGES_CONTAINER', 'images'),
   IMAGES_SAS_TTL_MINUTES: integer('IMAGES_SAS_TTL_MINUTES', 1, MAX_SAS_MINUTES, 24 * 60),
-  MAX_JSON_BODY_BYTES: integer('MAX_JSON_BODY_BYTES', 1024, 200 * 1024 * 1024, 1024 * 1024),
+  INBOX_CONTAINER: containerName('INBOX_CONTAINER', 'inbox'),
+  OUTPUTS_CONTAINER: containerName('OUTPUTS_CONTAINER', 'outputs'),
+  JOBS_CONTAINER: containerName('JOBS_CONTAINER', 'jobs'),
+  // Queue names follow the container rule.
+  JOBS_QUEUE: containerName('JOBS_QUEUE', 'image-jobs'),
+  MAX_JSON_BODY_BYTES: integer('MAX_JSON_BODY_BYTES', 1024, 200 * MIB, MIB),
+  MAX_EDIT_IMAGE_BYTES: integer('MAX_EDIT_IMAGE_BYTES', 1024, 200 * MIB, 50 * MIB),
+  MAX_EDIT_MASK_BYTES: integer('MAX_EDIT_MASK_BYTES', 1024, 200 * MIB, 4 * MIB),
+  // The Functions front end refuses bodies over 100 MB anyway.
+  MAX_EDIT_BODY_BYTES: integer('MAX_EDIT_BODY_BYTES', 1024, 210 * MIB, 100 * MIB),
+  JOBS_RETRY_AFTER_SECONDS: integer('JOBS_RETRY_AFTER_SECONDS', 1, 300, 10),
+  JOBS_MAX_RUN_MINUTES: integer('JOBS_MAX_RUN_MINUTES', 1, 24 * 60, 15),
+  IDEMPOTENCY_WINDOW_HOURS: integer('IDEMPOTENCY_WINDOW_HOURS', 1, 30 * 24, 24),
+  INBOX_PRESETS: optionalText,
 });
+
+// `{"product-shots": {"prompt": "...", "size": "1024x1024", "quality": "high"}}`; the options are
+// checked per model when a preset is used, like any request's.
+const presetsSchema = z.record(
+  z.string(),
+  z.looseObject({ prompt: z.string().trim().min(1, 'every preset needs a prompt') }).transform(({ prompt, ...options }) => ({
+    prompt,
+    options: Object.fromEntries(Object.entries(options).filter((entry): entry is [string, string | number] => ['string', 'number'].includes(typeof entry[1]))),
+  })),
+);
 
 /** Reads the configuration; throws ConfigurationError naming every missing or invalid setting. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): AppConfig {
@@ -107,6 +192,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
 
   const connectionString = text('ImagesStorage');
   const blobServiceUri = text('ImagesStorage__blobServiceUri') ?? text('ImagesStorage__serviceUri');
+  const queueServiceUri = text('ImagesStorage__queueServiceUri');
   if (connectionString && blobServiceUri) {
     problems.push('Set either ImagesStorage (a connection string) or ImagesStorage__blobServiceUri (managed identity), not both.');
   } else if (!connectionString && !blobServiceUri) {
@@ -114,6 +200,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
   } else if (blobServiceUri && !URL.canParse(blobServiceUri)) {
     problems.push('ImagesStorage__blobServiceUri must be a URL such as https://myaccount.blob.core.windows.net.');
   }
+  if (!connectionString && blobServiceUri && !queueServiceUri) {
+    problems.push('ImagesStorage__queueServiceUri is required with ImagesStorage__blobServiceUri (the job queue lives in the same account).');
+  } else if (queueServiceUri && !URL.canParse(queueServiceUri)) {
+    problems.push('ImagesStorage__queueServiceUri must be a URL such as https://myaccount.queue.core.windows.net.');
+  }
+
+  const inboxPresets = parsePresets(text('INBOX_PRESETS'), problems);
 
   const endpoint = parsed.data?.AZURE_OPENAI_ENDPOINT;
   if (!parsed.success || problems.length > 0 || !endpoint || defaultModel === undefined || !isImageModel(defaultModel)) {
@@ -139,12 +232,55 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
     storage: {
       connection: connectionString
         ? { kind: 'connection-string' as const, connectionString }
-        : { kind: 'identity' as const, blobServiceUri: (blobServiceUri ?? '').replace(/\/+$/, '') },
-      containers: { images: settings.IMAGES_CONTAINER },
+        : {
+            kind: 'identity' as const,
+            blobServiceUri: (blobServiceUri ?? '').replace(/\/+$/, ''),
+            queueServiceUri: (queueServiceUri ?? '').replace(/\/+$/, ''),
+          },
+      containers: {
+        images: settings.IMAGES_CONTAINER,
+        inbox: settings.INBOX_CONTAINER,
+        outputs: settings.OUTPUTS_CONTAINER,
+        jobs: settings.JOBS_CONTAINER,
+      },
+      queues: { jobs: settings.JOBS_QUEUE },
       sasLifetimeInMs: settings.IMAGES_SAS_TTL_MINUTES * 60_000,
     },
-    limits: { maxJsonBodyBytes: settings.MAX_JSON_BODY_BYTES },
+    limits: {
+      maxJsonBodyBytes: settings.MAX_JSON_BODY_BYTES,
+      maxEditImageBytes: settings.MAX_EDIT_IMAGE_BYTES,
+      maxEditMaskBytes: settings.MAX_EDIT_MASK_BYTES,
+      maxEditBodyBytes: settings.MAX_EDIT_BODY_BYTES,
+    },
+    jobs: {
+      retryAfterSeconds: settings.JOBS_RETRY_AFTER_SECONDS,
+      maxRunInMs: settings.JOBS_MAX_RUN_MINUTES * 60_000,
+      idempotencyWindowInMs: settings.IDEMPOTENCY_WINDOW_HOURS * 3_600_000,
+    },
+    inboxPresets,
   });
+}
+
+function parsePresets(value: string | undefined, problems: string[]): Map<string, InboxPreset> {
+  if (!value) return new Map();
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    problems.push('INBOX_PRESETS must be JSON such as {"product-shots": {"prompt": "...", "size": "1024x1024"}}.');
+    return new Map();
+  }
+  const parsed = presetsSchema.safeParse(json);
+  const badNames = parsed.success ? Object.keys(parsed.data).filter((name) => !/^[A-Za-z0-9._-]{1,128}$/.test(name)) : [];
+  if (badNames.length > 0) {
+    problems.push(`INBOX_PRESETS names ${badNames.map((name) => `'${name}'`).join(', ')}: preset names must be folder names (letters, digits, . _ -).`);
+    return new Map();
+  }
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.map((issue) => `INBOX_PRESETS${issue.path.map((key) => `.${String(key)}`).join('')}: ${issue.message}`));
+    return new Map();
+  }
+  return new Map(Object.entries(parsed.data));
 }
 
 /** `gpt-image-1.5=my-deployment,gpt-image-2` (a bare model name is served by a deployment of the same name). */

@@ -35,9 +35,34 @@ describe('loadConfig', () => {
     ]);
     expect(config.storage).toEqual({
       connection: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' },
-      containers: { images: 'images' },
+      containers: { images: 'images', inbox: 'inbox', outputs: 'outputs', jobs: 'jobs' },
+      queues: { jobs: 'image-jobs' },
       sasLifetimeInMs: 24 * 60 * 60_000,
     });
+    expect(config.limits).toEqual({
+      maxJsonBodyBytes: 1024 * 1024,
+      maxEditImageBytes: 50 * 1024 * 1024,
+      maxEditMaskBytes: 4 * 1024 * 1024,
+      maxEditBodyBytes: 100 * 1024 * 1024,
+    });
+    expect(config.jobs).toEqual({ retryAfterSeconds: 10, maxRunInMs: 15 * 60_000, idempotencyWindowInMs: 24 * 3_600_000 });
+    expect(config.inboxPresets.size).toBe(0);
+  });
+
+  it('reads inbox presets, keeping only plain option values', () => {
+    const config = loadConfig({
+      ...valid,
+      INBOX_PRESETS: JSON.stringify({ 'product-shots': { prompt: ' white background ', size: '1024x1024', n: 2, nested: { no: 1 } } }),
+    });
+    expect(config.inboxPresets.get('product-shots')).toEqual({ prompt: 'white background', options: { size: '1024x1024', n: 2 } });
+  });
+
+  it.each([
+    ['not json', 'INBOX_PRESETS must be JSON'],
+    [JSON.stringify({ 'a/b': { prompt: 'x' } }), 'preset names must be folder names'],
+    [JSON.stringify({ shots: { size: '1024x1024' } }), 'INBOX_PRESETS.shots.prompt'],
+  ])('refuses the presets %s', (presets, message) => {
+    expect(problemsOf({ ...valid, INBOX_PRESETS: presets })).toEqual([expect.stringContaining(message)]);
   });
 
   it('reads key auth, the v1 flavour, a user-assigned identity and identity-based storage', () => {
@@ -45,6 +70,7 @@ describe('loadConfig', () => {
       ...valid,
       ImagesStorage: undefined,
       ImagesStorage__blobServiceUri: 'https://acct.blob.core.windows.net/',
+      ImagesStorage__queueServiceUri: 'https://acct.queue.core.windows.net',
       AZURE_OPENAI_API_FLAVOR: 'v1',
       AZURE_OPENAI_AUTH: 'key',
       AZURE_OPENAI_API_KEY: 'secret',
@@ -54,7 +80,11 @@ describe('loadConfig', () => {
     });
     expect(config.openai).toMatchObject({ apiFlavor: 'v1', auth: { mode: 'key', apiKey: 'secret' }, defaultModel: 'gpt-image-2' });
     expect(config.managedIdentityClientId).toBe('00000000-0000-0000-0000-000000000001');
-    expect(config.storage.connection).toEqual({ kind: 'identity', blobServiceUri: 'https://acct.blob.core.windows.net' });
+    expect(config.storage.connection).toEqual({
+      kind: 'identity',
+      blobServiceUri: 'https://acct.blob.core.windows.net',
+      queueServiceUri: 'https://acct.queue.core.windows.net',
+    });
     expect(config.storage.sasLifetimeInMs).toBe(3_600_000);
   });
 
@@ -87,6 +117,9 @@ describe('loadConfig', () => {
     [{ AZURE_OPENAI_DEFAULT_MODEL: 'gpt-image-1' }, "AZURE_OPENAI_DEFAULT_MODEL 'gpt-image-1' must be one of the models"],
     [{ ImagesStorage__blobServiceUri: 'https://acct.blob.core.windows.net' }, 'not both'],
     [{ AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1=bad name' }, "invalid deployment name 'bad name'"],
+    [{ ImagesStorage: undefined, ImagesStorage__blobServiceUri: 'https://acct.blob.core.windows.net' }, 'ImagesStorage__queueServiceUri is required'],
+    [{ JOBS_QUEUE: 'Jobs' }, 'JOBS_QUEUE must be a valid container name'],
+    [{ MAX_EDIT_IMAGE_BYTES: '10' }, 'MAX_EDIT_IMAGE_BYTES must be at least 1024'],
   ])('refuses %j', (override, message) => {
     expect(problemsOf({ ...valid, ...override })).toEqual([expect.stringContaining(message)]);
   });
