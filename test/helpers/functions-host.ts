@@ -78,9 +78,12 @@ export interface TestFunctionsHost {
  *
  * Settings: the app reads process.env on the first request and keeps what it built (its composition
  * root caches). So `env` is written into process.env before the functions load and stays there until
- * close(), and each host loads the function files in a fresh module registry (`jest.isolateModules`):
- * two hosts in one file each build their own services from their own settings. Hosts that run at
- * the same time share process.env, so start the second only after the first has served a request.
+ * close(), and each host loads the function files in a fresh module registry (`jest.resetModules`):
+ * two hosts in one file each build their own services from their own settings. The registry is reset
+ * rather than isolated because the app loads its SDK modules lazily, on the first request: those
+ * later imports must land in the registry the function files came from, or the app would see two
+ * copies of its own error classes. Hosts that run at the same time share process.env and the
+ * registry, so start the second only after the first has served a request.
  */
 export async function startTestFunctionsHost(options: TestFunctionsHostOptions = {}): Promise<TestFunctionsHost> {
   const env = options.env ?? {};
@@ -105,11 +108,10 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
   try {
     if (options.createContainers ?? true) await createConfiguredContainers();
     const modules = options.functionModules ?? appFunctionModules();
-    const app = captureFunctionApp(() =>
-      jest.isolateModules(() => {
-        for (const file of modules) jest.requireActual(file);
-      }),
-    );
+    const app = captureFunctionApp(() => {
+      jest.resetModules();
+      for (const file of modules) jest.requireActual(file);
+    });
     if (app.functions.length === 0) throw new Error(`No function registered by ${modules.join(', ')}.`);
     host = await startFunctionsHost({
       registrations: app.functions,
