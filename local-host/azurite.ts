@@ -26,6 +26,11 @@ export interface StartAzuriteOptions {
   startTimeoutInMs?: number;
   /** How long stop() waits after SIGTERM before SIGKILL; default 5 s. */
   stopGraceInMs?: number;
+  /**
+   * Serve HTTPS with this certificate and accept Entra ID bearer tokens (Azurite's `--oauth basic`,
+   * which checks a token's claims but not its signature): what user-delegation SAS needs.
+   */
+  tls?: { readonly certPath: string; readonly keyPath: string };
 }
 
 export interface RunningAzurite {
@@ -41,7 +46,7 @@ export interface RunningAzurite {
 /** A connection string for the development account with explicit endpoints (ports are not the defaults). */
 export function devStorageConnectionString(endpoints: { blobEndpoint: string; queueEndpoint: string; tableEndpoint: string }): string {
   return [
-    'DefaultEndpointsProtocol=http',
+    `DefaultEndpointsProtocol=${new URL(endpoints.blobEndpoint).protocol.replace(':', '')}`,
     `AccountName=${DEV_ACCOUNT_NAME}`,
     `AccountKey=${DEV_ACCOUNT_KEY}`,
     `BlobEndpoint=${endpoints.blobEndpoint}`,
@@ -88,6 +93,7 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<R
     '--blobHost', host, '--blobPort', String(blobPort),
     '--queueHost', host, '--queuePort', String(queuePort),
     '--tableHost', host, '--tablePort', String(tablePort),
+    ...(options.tls ? ['--cert', options.tls.certPath, '--key', options.tls.keyPath, '--oauth', 'basic'] : []),
   ];
   // Azurite refuses --inMemoryPersistence together with --location, so in memory we only set its cwd.
   let cwd: string;
@@ -173,7 +179,8 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<R
   child.unref();
   for (const stream of [child.stdin, child.stdout, child.stderr]) unrefStream(stream);
 
-  const endpoint = (port: number): string => `http://${urlHost}:${port}/${DEV_ACCOUNT_NAME}`;
+  const scheme = options.tls ? 'https' : 'http';
+  const endpoint = (port: number): string => `${scheme}://${urlHost}:${port}/${DEV_ACCOUNT_NAME}`;
   const endpoints = { blobEndpoint: endpoint(blobPort), queueEndpoint: endpoint(queuePort), tableEndpoint: endpoint(tablePort) };
   return { ...endpoints, connectionString: devStorageConnectionString(endpoints), pid, stop };
 }
