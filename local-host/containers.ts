@@ -1,4 +1,5 @@
 import { BlobServiceClient } from '@azure/storage-blob';
+import { QueueServiceClient } from '@azure/storage-queue';
 
 /**
  * Creates the blob containers the app expects (in Azure, the infrastructure template creates them).
@@ -8,5 +9,13 @@ export async function createContainers(connectionString: string, names: Iterable
   const service = BlobServiceClient.fromConnectionString(connectionString);
   for (const name of new Set(names)) {
     await service.getContainerClient(name).createIfNotExists({ abortSignal: AbortSignal.timeout(timeoutInMs) });
+  }
+}
+
+/** Creates the Storage Queues the app sends to (in Azure, the infrastructure template creates them). */
+export async function createQueues(connectionString: string, names: Iterable<string>, timeoutInMs = 15_000): Promise<void> {
+  const service = QueueServiceClient.fromConnectionString(connectionString);
+  for (const name of new Set(names)) {
+    await service.getQueueClient(name).createIfNotExists({ abortSignal: AbortSignal.timeout(timeoutInMs) });
   }
 }

@@ -257,7 +257,7 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Ar
   return chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, total);
 }
 
-function effectiveOptions(registration: FunctionRegistration): Partial<EffectiveFunctionOptions> {
+export function effectiveOptions(registration: FunctionRegistration): Partial<EffectiveFunctionOptions> {
   const trigger = triggerOf(registration);
   const extraInputs: FunctionInput[] = [];
   const extraOutputs: FunctionOutput[] = [];

@@ -5,7 +5,7 @@ export type LogSink = (line: string) => void;
 
 // Query values and connection-string parts that grant access: function keys (`code=`), SAS
 // signatures (`sig=`) and storage account keys. They never reach a log line.
-const SECRET_QUERY = /([?&;\s"'(]|^)(code|sig)=([^&\s"';#)]+)/gi;
+const SECRET_QUERY = /([?&;\s"'(]|^)(code|sig|token)=([^&\s"';#)]+)/gi;
 const SECRET_SETTING = /\b(AccountKey|SharedAccessKey)=([^;\s"']+)/gi;
 
 export function redactSecrets(text: string): string {

@@ -10,14 +10,16 @@ import { startEmulator } from '../emulator/server';
 import { loadConfig } from '../src/config';
 import type { RunningAzurite } from './azurite';
 import { isDevelopmentStorage, startAzurite } from './azurite';
-import { createContainers } from './containers';
+import { createContainers, createQueues } from './containers';
 import type { RunningFunctionsHost } from './http-host';
 import { startFunctionsHost } from './http-host';
 import { consoleSink, describeError, redactingSink } from './log';
 import { getFreePort, isPortFree, isPortListening } from './ports';
+import { readQueueTriggerSettings, startQueueRunner } from './queue-runner';
 import { installFunctionsCore, loadFunctionApp } from './registry';
 import type { AppSettings } from './settings';
 import {
+  bindingSettings,
   DEFAULT_AZURITE_PORTS,
   DEFAULT_EMULATOR_PORT,
   DEFAULT_HTTP_PORT,
@@ -153,10 +155,12 @@ async function run(): Promise<void> {
 
   // 4. The configuration the app will use, checked once with every problem listed.
   const config = loadConfig(process.env);
+  Object.assign(process.env, bindingSettings(config, process.env));
   if (azurite && isDevelopmentStorage(process.env['ImagesStorage'] ?? '')) {
     const containers: string[] = Object.values(config.storage.containers);
     await createContainers(azurite.connectionString, containers);
-    log(`containers ready: ${containers.join(', ')}`);
+    await createQueues(azurite.connectionString, Object.values(config.storage.queues));
+    log(`containers ready: ${containers.join(', ')}; queues: ${Object.values(config.storage.queues).join(', ')}`);
   }
 
   // 5. The functions, loaded the way `func start` loads them.
@@ -174,6 +178,13 @@ async function run(): Promise<void> {
     log: consoleSink,
   });
   started.push({ name: 'the HTTP host', stop: () => host.close() });
+  const queueRunner = await startQueueRunner({
+    registrations: app.functions,
+    settings: process.env,
+    triggerSettings: readQueueTriggerSettings(projectRoot),
+    log: consoleSink,
+  });
+  started.push({ name: 'the queue triggers', stop: () => queueRunner.close() });
 
   // 6. Ready.
   const base = `http://localhost:${host.port}/api`;
@@ -181,8 +192,9 @@ async function run(): Promise<void> {
     const methods = fn.methods.length > 0 ? fn.methods.join(',') : 'any';
     console.log(`  ${fn.name}: [${methods}] ${base}/${fn.route}${fn.authLevel === 'anonymous' ? '' : ' (function key)'}`);
   }
-  const nonHttp = app.functions.length - host.functions.length;
-  if (nonHttp > 0) log(`${nonHttp} function(s) with other triggers are loaded but not run by the local host yet.`);
+  for (const { functionName, queueName } of queueRunner.queues) console.log(`  ${functionName}: [queue] ${queueName}`);
+  const notRun = app.functions.length - host.functions.length - queueRunner.queues.length;
+  if (notRun > 0) log(`${notRun} function(s) with other triggers are loaded but not run by the local host yet.`);
   console.log(`[local-host] ready on ${base} (function key: ${functionKey}); Ctrl-C stops everything.`);
   console.log(
     `curl -sS -X POST "${base}/images/generations" -H "x-functions-key: ${functionKey}" -H "content-type: application/json" -d '{"prompt":"a watercolor fox","size":"1024x1024"}'`,

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { DEFAULT_API_KEY } from '../emulator/server';
+import type { AppConfig } from '../src/config';
 
 /** App settings as the Functions host hands them to the worker: names to string values. */
 export type AppSettings = Record<string, string>;
@@ -25,6 +26,15 @@ export function emulatorAppSettings(emulatorUrl: string, apiKey: string = EMULAT
     AZURE_OPENAI_DEPLOYMENTS: EMULATOR_DEPLOYMENTS,
     AZURE_OPENAI_DEFAULT_MODEL: EMULATOR_DEFAULT_MODEL,
   };
+}
+
+/**
+ * Trigger bindings name their queue and container through app settings (`%JOBS_QUEUE%`), which the
+ * Functions host requires to be set. Locally, unset ones take the app's own defaults.
+ */
+export function bindingSettings(config: AppConfig, settings: Readonly<Record<string, string | undefined>>): AppSettings {
+  const defaults: AppSettings = { JOBS_QUEUE: config.storage.queues.jobs, INBOX_CONTAINER: config.storage.containers.inbox };
+  return Object.fromEntries(Object.entries(defaults).filter(([name]) => (settings[name] ?? '').trim() === ''));
 }
 
 /** The storage settings that point the app (and the host's own bindings) at one account. */

@@ -1,13 +1,16 @@
 import type { TokenCredential } from '@azure/identity';
 import { DefaultAzureCredential } from '@azure/identity';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { QueueServiceClient } from '@azure/storage-queue';
 import { randomUUID } from 'node:crypto';
 import { Agent } from 'undici';
 
 import { AzureOpenAIImagesClient } from './adapters/azure-openai-images-client';
+import { BlobDocumentStore } from './adapters/blob-document-store';
 import { BlobImageStore } from './adapters/blob-image-store';
 import type { BlobSasSigner } from './adapters/blob-sas';
 import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas';
+import { StorageJobQueue } from './adapters/storage-job-queue';
 import type { AppConfig } from './config';
 import { OPENAI_SCOPE } from './config';
 import { ConfigurationError } from './domain/errors';
@@ -37,9 +40,11 @@ export function createServices(config: AppConfig): Services {
 
   const { connection } = config.storage;
   let serviceClient: BlobServiceClient;
+  let queueServiceClient: QueueServiceClient;
   let sasSigner: BlobSasSigner;
   if (connection.kind === 'connection-string') {
     serviceClient = BlobServiceClient.fromConnectionString(connection.connectionString);
+    queueServiceClient = QueueServiceClient.fromConnectionString(connection.connectionString);
     if (!(serviceClient.credential instanceof StorageSharedKeyCredential)) {
       throw new ConfigurationError([
         'ImagesStorage must carry an AccountKey to sign links; in Azure use ImagesStorage__blobServiceUri with the managed identity instead.',
@@ -48,6 +53,7 @@ export function createServices(config: AppConfig): Services {
     sasSigner = new SharedKeySasSigner(serviceClient.credential, serviceClient.url, clock);
   } else {
     serviceClient = new BlobServiceClient(connection.blobServiceUri, getCredential());
+    queueServiceClient = new QueueServiceClient(connection.queueServiceUri, getCredential());
     sasSigner = new UserDelegationSasSigner(serviceClient, clock);
   }
   const container = serviceClient.getContainerClient(config.storage.containers.images);
@@ -58,6 +64,8 @@ export function createServices(config: AppConfig): Services {
     imageStore: new BlobImageStore({ container, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock }),
     clock,
     ids: { newId: () => randomUUID() },
+    documents: new BlobDocumentStore(serviceClient.getContainerClient(config.storage.containers.jobs)),
+    jobQueue: new StorageJobQueue(queueServiceClient.getQueueClient(config.storage.queues.jobs)),
     checkStorage: async () => {
       await container.getProperties();
     },

@@ -1,6 +1,6 @@
 import type { AppConfig } from './config';
 import { loadConfig } from './config';
-import type { Clock, IdGenerator, ImageModelClient, ImageStore } from './domain/ports';
+import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, JobQueue } from './domain/ports';
 
 /** Everything the handlers need, built once per process from the validated configuration. */
 export interface Services {
@@ -9,6 +9,9 @@ export interface Services {
   readonly imageStore: ImageStore;
   readonly clock: Clock;
   readonly ids: IdGenerator;
+  /** Job records and idempotency claims (the jobs container). */
+  readonly documents: DocumentStore;
+  readonly jobQueue: JobQueue;
   /** Resolves when the images container answers; rejects with the reason otherwise. */
   readonly checkStorage: () => Promise<void>;
 }

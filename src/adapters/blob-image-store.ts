@@ -6,6 +6,7 @@ import type { ImageInfo } from '../domain/image-format';
 import { MAX_SNIFF_BYTES, sniffImage } from '../domain/image-format';
 import type { Clock, ImageStore, ReadLink, StagedImage, StoredImage, StoredImageProperties } from '../domain/ports';
 import type { BlobSasSigner } from './blob-sas';
+import { isNotFound } from './storage-errors';
 
 export interface BlobImageStoreOptions {
   readonly container: ContainerClient;
@@ -44,6 +45,21 @@ export class BlobImageStore implements ImageStore {
       });
     } catch (error: unknown) {
       throw new StorageError(`Could not write ${blobName} to Blob Storage.`, error);
+    }
+  }
+
+  async readRecord(blobName: string): Promise<unknown> {
+    let body: Buffer;
+    try {
+      body = await this.options.container.getBlobClient(blobName).downloadToBuffer();
+    } catch (error: unknown) {
+      if (isNotFound(error)) return undefined;
+      throw new StorageError(`Could not read ${blobName} from Blob Storage.`, error);
+    }
+    try {
+      return JSON.parse(body.toString('utf8')) as unknown;
+    } catch (error: unknown) {
+      throw new StorageError(`${blobName} in Blob Storage is not valid JSON.`, error);
     }
   }
 

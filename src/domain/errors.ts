@@ -112,3 +112,17 @@ export class StorageError extends AppError {
     super('StorageError', 503, message, { cause, retryAfterSeconds: 5 });
   }
 }
+
+/** The resource does not exist (or the caller may not know that it does). */
+export class NotFoundError extends AppError {
+  constructor(code: string, message: string) {
+    super(code, 404, message);
+  }
+}
+
+/** The request clashes with the current state: a reused Idempotency-Key, a job that can no longer be cancelled. */
+export class ConflictError extends AppError {
+  constructor(code: string, message: string) {
+    super(code, 409, message);
+  }
+}

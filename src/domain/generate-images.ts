@@ -1,7 +1,9 @@
-import { UpstreamError, ValidationError } from './errors';
+import { z } from 'zod';
+
+import { StorageError, UpstreamError, ValidationError } from './errors';
 import type { ImageInfo } from './image-format';
 import type { ImageModel, ImageOptions } from './image-models';
-import { checkImageOptions } from './image-models';
+import { checkImageOptions, IMAGE_MODELS } from './image-models';
 import type { Clock, IdGenerator, ImageModelClient, ImageStore, StagedImage, StoredImage } from './ports';
 
 export interface GenerateImagesCommand {
@@ -63,11 +65,15 @@ export function assertValidGeneration(command: Pick<GenerateImagesCommand, 'mode
 export async function generateImages(
   command: GenerateImagesCommand,
   dependencies: GenerateImagesDependencies,
-  options: { readonly abortSignal?: AbortSignal | undefined } = {},
+  options: {
+    readonly abortSignal?: AbortSignal | undefined;
+    /** A job's id, so that a retried job writes to the same blob names instead of new ones. */
+    readonly requestId?: string | undefined;
+  } = {},
 ): Promise<GenerateImagesResult> {
   assertValidGeneration(command);
   const { imageModel, imageStore, clock, ids } = dependencies;
-  const requestId = ids.newId();
+  const requestId = options.requestId ?? ids.newId();
   const requestedFormat = command.options.outputFormat ?? 'png';
   const staged: StagedImage[] = [];
   try {
@@ -154,6 +160,63 @@ function checkedInfo(image: StagedImage, index: number, requestedFormat: string)
   return info;
 }
 
+const storedRecordSchema = z.object({
+  id: z.string(),
+  request: z.object({ model: z.enum(IMAGE_MODELS) }).loose(),
+  response: z.object({
+    created: z.number(),
+    size: z.string(),
+    quality: z.string(),
+    outputFormat: z.string(),
+    background: z.string().optional(),
+    usage: z.record(z.string(), z.unknown()).optional(),
+  }),
+  images: z.array(
+    z.object({
+      blobName: z.string(),
+      contentType: z.string(),
+      bytes: z.number(),
+      width: z.number(),
+      height: z.number(),
+      type: z.enum(['png', 'jpeg', 'webp']).optional(),
+      revisedPrompt: z.string().optional(),
+    }),
+  ),
+});
+
+/**
+ * The result of a request that already completed, rebuilt from the record stored beside its images,
+ * with fresh links. Undefined when the request never completed (no record).
+ */
+export async function loadStoredResult(
+  requestId: string,
+  dependencies: Pick<GenerateImagesDependencies, 'imageStore'>,
+): Promise<GenerateImagesResult | undefined> {
+  const raw = await dependencies.imageStore.readRecord(recordBlobName(requestId));
+  if (raw === undefined) return undefined;
+  const parsed = storedRecordSchema.safeParse(raw);
+  if (!parsed.success) throw new StorageError(`The stored record of request ${requestId} is not in the expected shape.`, parsed.error);
+  const { request, response, images } = parsed.data;
+  const links = await Promise.all(images.map((image) => dependencies.imageStore.createReadLink(image.blobName)));
+  return {
+    requestId,
+    created: response.created,
+    model: request.model,
+    size: response.size,
+    quality: response.quality,
+    outputFormat: response.outputFormat,
+    background: response.background,
+    usage: response.usage,
+    recordBlobName: recordBlobName(requestId),
+    images: images.map((image, index) => ({
+      ...image,
+      type: image.type ?? (image.contentType === 'image/jpeg' ? 'jpeg' : image.contentType === 'image/webp' ? 'webp' : 'png'),
+      url: links[index]?.url ?? '',
+      expiresOn: links[index]?.expiresOn ?? new Date(0),
+    })),
+  };
+}
+
 /** The full story of one request, stored beside its images: blob metadata cannot hold long or non-ASCII prompts. */
 function toRecord(command: GenerateImagesCommand, result: GenerateImagesResult, upstreamRequestId: string | undefined, completedAt: Date) {
   return {
@@ -172,6 +235,7 @@ function toRecord(command: GenerateImagesCommand, result: GenerateImagesResult, 
     },
     images: result.images.map((image) => ({
       blobName: image.blobName,
+      type: image.type,
       contentType: image.contentType,
       bytes: image.bytes,
       width: image.width,

@@ -79,6 +79,8 @@ export interface ReadLink {
 export interface ImageStore {
   stageImage(blobName: string, options: { readonly keepBytes: boolean; readonly abortSignal?: AbortSignal | undefined }): StagedImage;
   saveRecord(blobName: string, record: unknown, options?: { readonly abortSignal?: AbortSignal | undefined }): Promise<void>;
+  /** The parsed JSON of a record written by `saveRecord`, or undefined when there is none. */
+  readRecord(blobName: string): Promise<unknown>;
   /** A read-only link to one blob, valid for the configured lifetime. */
   createReadLink(blobName: string): Promise<ReadLink>;
 }
@@ -89,4 +91,24 @@ export interface Clock {
 
 export interface IdGenerator {
   newId(): string;
+}
+
+/** A stored value and the version it was read at; writes guarded by `etag` fail if anyone wrote since. */
+export interface Versioned<T> {
+  readonly value: T;
+  readonly etag: string;
+}
+
+/** Small JSON documents with optimistic concurrency: the job records and idempotency claims. */
+export interface DocumentStore {
+  read(name: string): Promise<Versioned<unknown> | undefined>;
+  /** Writes only if no document has that name; returns its etag, or undefined when one exists already. */
+  create(name: string, value: unknown): Promise<string | undefined>;
+  /** Writes only if the document is still at `etag`; returns the new etag, or undefined when it changed. */
+  replace(name: string, value: unknown, etag: string): Promise<string | undefined>;
+}
+
+export interface JobQueue {
+  /** Asks a worker to run the job, no sooner than `delayInSeconds` from now. */
+  enqueue(jobId: string, options?: { readonly delayInSeconds?: number | undefined }): Promise<void>;
 }

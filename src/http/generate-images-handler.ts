@@ -1,11 +1,12 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 
 import { ValidationError } from '../domain/errors';
-import type { GenerateImagesResult } from '../domain/generate-images';
 import { generateImages } from '../domain/generate-images';
 import type { ImageModel } from '../domain/image-models';
 import { isImageModel } from '../domain/image-models';
 import type { Services } from '../services';
+import { toImagesResponse } from './images-response';
+import { handleAsJob, needsJob, readJobMode } from './jobs';
 import { readJsonBody } from './read-body';
 import { generateImagesBody } from './schemas';
 
@@ -13,25 +14,35 @@ import { generateImagesBody } from './schemas';
 export function createGenerateImagesHandler(getServices: () => Promise<Services>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const services = await getServices();
+    const mode = readJobMode(request);
     const body = await readJsonBody(request, generateImagesBody, services.config.limits.maxJsonBodyBytes);
     const model = resolveModel(body.model, services);
-    const result = await generateImages(
-      {
-        prompt: body.prompt,
-        model,
-        user: body.user,
-        includeBase64: body.response_format === 'b64_json',
-        options: {
-          n: body.n,
-          size: body.size,
-          quality: body.quality,
-          outputFormat: body.output_format,
-          outputCompression: body.output_compression,
-          background: body.background,
-          moderation: body.moderation,
-          style: body.style,
-        },
+    const command = {
+      prompt: body.prompt,
+      model,
+      user: body.user,
+      options: {
+        n: body.n,
+        size: body.size,
+        quality: body.quality,
+        outputFormat: body.output_format,
+        outputCompression: body.output_compression,
+        background: body.background,
+        moderation: body.moderation,
+        style: body.style,
       },
+    };
+    if (needsJob(mode)) {
+      if (body.response_format === 'b64_json') {
+        throw new ValidationError('response_format b64_json is not available for jobs (async or Idempotency-Key); read the images from data[].url.', {
+          code: 'UnsupportedParameter',
+          target: 'response_format',
+        });
+      }
+      return handleAsJob(request, { operation: 'generate', command }, mode, services);
+    }
+    const result = await generateImages(
+      { ...command, includeBase64: body.response_format === 'b64_json' },
       { ...services, deploymentFor: (chosen) => services.config.openai.deployments.get(chosen) ?? chosen },
     );
     context.info(`Generated ${result.images.length} image(s) as request ${result.requestId} with ${model}.`);
@@ -47,29 +58,4 @@ export function resolveModel(requested: string | undefined, services: Pick<Servi
     code: 'UnknownModel',
     target: 'model',
   });
-}
-
-/** The upstream's response shape (`created`, `data[]`, `usage`) with our links and per-image facts added. */
-export function toImagesResponse(result: GenerateImagesResult) {
-  return {
-    created: result.created,
-    id: result.requestId,
-    model: result.model,
-    size: result.size,
-    quality: result.quality,
-    output_format: result.outputFormat,
-    ...(result.background === undefined ? {} : { background: result.background }),
-    data: result.images.map((image) => ({
-      url: image.url,
-      ...(image.base64 === undefined ? {} : { b64_json: image.base64 }),
-      ...(image.revisedPrompt === undefined ? {} : { revised_prompt: image.revisedPrompt }),
-      blob_name: image.blobName,
-      content_type: image.contentType,
-      bytes: image.bytes,
-      width: image.width,
-      height: image.height,
-      expires_at: image.expiresOn.toISOString(),
-    })),
-    ...(result.usage === undefined ? {} : { usage: result.usage }),
-  };
 }

@@ -22,6 +22,10 @@ export class InMemoryImageStore implements ImageStore {
     return Promise.resolve();
   }
 
+  readRecord(blobName: string): Promise<unknown> {
+    return Promise.resolve(this.records.get(blobName));
+  }
+
   createReadLink(blobName: string): Promise<ReadLink> {
     return Promise.resolve({ url: `https://store.example/${blobName}?sig=fake`, expiresOn: new Date('2030-01-01T00:00:00Z') });
   }

@@ -1,11 +1,14 @@
 import { loadConfig } from '../../src/config';
 import type { Services } from '../../src/services';
 import { FakeImageModelClient } from './fake-image-model-client';
+import { InMemoryDocumentStore, RecordingJobQueue } from './in-memory-documents';
 import { InMemoryImageStore } from './in-memory-image-store';
 
 export interface FakeServices extends Services {
   readonly imageModel: FakeImageModelClient;
   readonly imageStore: InMemoryImageStore;
+  readonly documents: InMemoryDocumentStore;
+  readonly jobQueue: RecordingJobQueue;
 }
 
 export function makeFakeServices(env: Record<string, string> = {}): FakeServices {
@@ -22,5 +25,7 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
     clock: { now: () => new Date('2026-11-25T12:00:00Z') },
     ids: { newId: () => `request-${++next}` },
     checkStorage: () => Promise.resolve(),
+    documents: new InMemoryDocumentStore(),
+    jobQueue: new RecordingJobQueue(),
   };
 }

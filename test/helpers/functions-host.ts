@@ -1,13 +1,15 @@
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { createContainers } from '../../local-host/containers';
+import { createContainers, createQueues } from '../../local-host/containers';
 import type * as FunctionsCore from '../../local-host/functions-core';
 import type { RunningFunctionsHost } from '../../local-host/http-host';
 import { startFunctionsHost } from '../../local-host/http-host';
+import type { QueueTriggerSettings, RunningQueueRunner } from '../../local-host/queue-runner';
+import { readQueueTriggerSettings, startQueueRunner } from '../../local-host/queue-runner';
 import type { CapturedApp } from '../../local-host/registry';
 import { captureFunctionApp } from '../../local-host/registry';
-import { emulatorAppSettings, storageAppSettings } from '../../local-host/settings';
+import { bindingSettings, emulatorAppSettings, storageAppSettings } from '../../local-host/settings';
 import { loadConfig } from '../../src/config';
 import { testStorageConnectionString } from './azurite';
 
@@ -59,6 +61,10 @@ export interface TestFunctionsHostOptions {
   readonly createContainers?: boolean;
   /** Receives the host's log lines as well as `logs`. Set TEST_HOST_LOGS=1 to print them. */
   readonly log?: (line: string) => void;
+  /** Also run the Storage Queue triggers against Azurite, as `npm start` does; default false. */
+  readonly runQueueTriggers?: boolean;
+  /** For the queue triggers: overrides of host.json `extensions.queues`. */
+  readonly queueTriggerSettings?: Partial<QueueTriggerSettings>;
 }
 
 export interface TestFunctionsHost {
@@ -86,7 +92,7 @@ export interface TestFunctionsHost {
  * registry, so start the second only after the first has served a request.
  */
 export async function startTestFunctionsHost(options: TestFunctionsHostOptions = {}): Promise<TestFunctionsHost> {
-  const env = options.env ?? {};
+  const env = { ...options.env, ...bindingSettingsFor({ ...process.env, ...options.env }) };
   const previous = new Map(Object.keys(env).map((name) => [name, process.env[name]]));
   const restoreEnv = (): void => {
     for (const [name, value] of previous) {
@@ -105,6 +111,7 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
   };
 
   let host: RunningFunctionsHost | undefined;
+  let queueRunner: RunningQueueRunner | undefined;
   try {
     if (options.createContainers ?? true) await createConfiguredContainers();
     const modules = options.functionModules ?? appFunctionModules();
@@ -121,7 +128,17 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
       ...(options.functionKey === undefined ? {} : { functionKey: options.functionKey }),
       ...(options.maxRequestBodyBytes === undefined ? {} : { maxRequestBodyBytes: options.maxRequestBodyBytes }),
     });
+    if (options.runQueueTriggers === true) {
+      queueRunner = await startQueueRunner({
+        registrations: app.functions,
+        settings: process.env,
+        triggerSettings: { ...readQueueTriggerSettings(PROJECT_ROOT), ...options.queueTriggerSettings },
+        log,
+        maxPollIntervalInMs: 200,
+      });
+    }
     const running = host;
+    const runningQueues = queueRunner;
     let closed: Promise<void> | undefined;
     return {
       url: running.url,
@@ -129,11 +146,12 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
       logs,
       app,
       close() {
-        closed ??= running.close().finally(restoreEnv);
+        closed ??= Promise.allSettled([runningQueues?.close(), running.close()]).then(restoreEnv);
         return closed;
       },
     };
   } catch (error: unknown) {
+    await queueRunner?.close();
     await host?.close();
     restoreEnv();
     throw error;
@@ -149,4 +167,13 @@ async function createConfiguredContainers(): Promise<void> {
   }
   if (config.storage.connection.kind !== 'connection-string') return;
   await createContainers(config.storage.connection.connectionString, Object.values(config.storage.containers));
+  await createQueues(config.storage.connection.connectionString, Object.values(config.storage.queues));
+}
+
+function bindingSettingsFor(settings: Record<string, string | undefined>): Record<string, string> {
+  try {
+    return bindingSettings(loadConfig(settings), settings);
+  } catch {
+    return {}; // a test of a bad configuration
+  }
 }

@@ -1,0 +1,59 @@
+import type { ContainerClient } from '@azure/storage-blob';
+
+import { StorageError } from '../domain/errors';
+import type { DocumentStore, Versioned } from '../domain/ports';
+import { isNotFound, isWriteConflict } from './storage-errors';
+
+/** JSON documents as block blobs, with ETag conditions for create-once and compare-and-swap. */
+export class BlobDocumentStore implements DocumentStore {
+  constructor(private readonly container: ContainerClient) {}
+
+  async read(name: string): Promise<Versioned<unknown> | undefined> {
+    const blob = this.container.getBlobClient(name);
+    let body: Buffer;
+    let etag: string | undefined;
+    try {
+      const download = await blob.download();
+      etag = download.etag;
+      body = await streamToBuffer(download.readableStreamBody);
+    } catch (error: unknown) {
+      if (isNotFound(error)) return undefined;
+      throw new StorageError(`Could not read ${name} from Blob Storage.`, error);
+    }
+    if (etag === undefined) throw new StorageError(`Blob Storage returned ${name} without an ETag.`);
+    try {
+      return { value: JSON.parse(body.toString('utf8')) as unknown, etag };
+    } catch (error: unknown) {
+      throw new StorageError(`${name} in Blob Storage is not valid JSON.`, error);
+    }
+  }
+
+  create(name: string, value: unknown): Promise<string | undefined> {
+    return this.write(name, value, { ifNoneMatch: '*' });
+  }
+
+  replace(name: string, value: unknown, etag: string): Promise<string | undefined> {
+    return this.write(name, value, { ifMatch: etag });
+  }
+
+  private async write(name: string, value: unknown, conditions: { ifMatch?: string; ifNoneMatch?: string }): Promise<string | undefined> {
+    const body = Buffer.from(JSON.stringify(value), 'utf8');
+    try {
+      const response = await this.container.getBlockBlobClient(name).upload(body, body.length, {
+        conditions,
+        blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8', blobCacheControl: 'no-store' },
+      });
+      return response.etag;
+    } catch (error: unknown) {
+      if (isWriteConflict(error)) return undefined;
+      throw new StorageError(`Could not write ${name} to Blob Storage.`, error);
+    }
+  }
+}
+
+async function streamToBuffer(stream: NodeJS.ReadableStream | undefined): Promise<Buffer> {
+  if (!stream) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,381 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+import { z } from 'zod';
+
+import { AppError, ConflictError, NotFoundError, StorageError, UpstreamError, UpstreamThrottledError } from './errors';
+import type { GenerateImagesCommand, GenerateImagesDependencies, GenerateImagesResult } from './generate-images';
+import { assertValidGeneration, generateImages, loadStoredResult } from './generate-images';
+import { IMAGE_MODELS } from './image-models';
+import type { DocumentStore, JobQueue, Versioned } from './ports';
+
+/**
+ * Image work as jobs: recorded before it starts, run by a queue worker (or inline), and readable by
+ * id until it ends. A job's id is also its request id, so its blobs have fixed names: a second run of
+ * the same job finds the first run's result instead of paying the upstream again.
+ */
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const FINISHED: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** What the job does; JSON, because it travels through storage. */
+export type JobRequest = { readonly operation: 'generate'; readonly command: Omit<GenerateImagesCommand, 'includeBase64'> };
+
+/** An AppError as stored: enough to answer the caller exactly as the synchronous call would have. */
+export interface JobError {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly target?: string | undefined;
+  readonly details?: unknown;
+}
+
+export interface JobRecord {
+  readonly id: string;
+  readonly status: JobStatus;
+  readonly request: JobRequest;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly startedAt?: string | undefined;
+  readonly finishedAt?: string | undefined;
+  readonly attempts: number;
+  /** While running: until when the current worker owns the job; past it, another may take over. */
+  readonly leaseUntil?: string | undefined;
+  readonly accessTokenHash: string;
+  readonly requestHash: string;
+  readonly error?: JobError | undefined;
+  /** The last transient failure, kept for the record when the retries run out. */
+  readonly lastError?: JobError | undefined;
+}
+
+const jobErrorSchema = z.object({
+  status: z.number(),
+  code: z.string(),
+  message: z.string(),
+  target: z.string().optional(),
+  details: z.unknown().optional(),
+});
+
+const jobRecordSchema = z.object({
+  id: z.string(),
+  status: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']),
+  request: z.object({
+    operation: z.literal('generate'),
+    command: z.object({ prompt: z.string(), model: z.enum(IMAGE_MODELS), options: z.record(z.string(), z.unknown()), user: z.string().optional() }),
+  }),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  attempts: z.number(),
+  leaseUntil: z.string().optional(),
+  accessTokenHash: z.string(),
+  requestHash: z.string(),
+  error: jobErrorSchema.optional(),
+  lastError: jobErrorSchema.optional(),
+});
+
+const idempotencyClaimSchema = z.object({ jobId: z.string(), requestHash: z.string(), expiresAt: z.string() });
+
+export interface JobDependencies extends GenerateImagesDependencies {
+  readonly documents: DocumentStore;
+  readonly queue: JobQueue;
+  readonly settings: {
+    /** How long a job may run before it is reported failed. */
+    readonly maxRunInMs: number;
+    /** How long one attempt may own a running job (the upstream deadline and some slack). */
+    readonly leaseInMs: number;
+    readonly idempotencyWindowInMs: number;
+  };
+}
+
+const jobName = (id: string) => `jobs/${id}.json`;
+const claimName = (keyHash: string) => `idempotency/${keyHash}.json`;
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** A job together with the token that was minted for it (only known when the job was just created). */
+export interface SubmittedJob {
+  readonly job: JobRecord;
+  /** True when an earlier request with the same Idempotency-Key created this job. */
+  readonly replayed: boolean;
+  readonly accessToken: string;
+}
+
+export interface SubmitOptions {
+  readonly idempotencyKey?: string | undefined;
+  /** Put the job on the queue (async mode); otherwise the caller runs it with `runJob` right away. */
+  readonly enqueue: boolean;
+}
+
+/**
+ * Records a job after checking the request as the synchronous path would. With an Idempotency-Key,
+ * the same key and body return the job the key first created; another body under that key is a 409.
+ */
+export async function submitJob(request: JobRequest, options: SubmitOptions, dependencies: JobDependencies): Promise<SubmittedJob> {
+  assertValidGeneration(request.command);
+  const { documents, clock, ids } = dependencies;
+  const now = clock.now();
+  const requestHash = sha256(canonicalJson(request));
+  const id = ids.newId();
+  // With a key, the token derives from key and job so that a replay can hand the same link out again;
+  // without one, it is random and shown once.
+  const accessToken = options.idempotencyKey === undefined ? randomBytes(24).toString('base64url') : deriveToken(options.idempotencyKey, id);
+
+  if (options.idempotencyKey !== undefined) {
+    const existing = await claimIdempotencyKey(options.idempotencyKey, id, requestHash, dependencies);
+    if (existing !== undefined) {
+      if (existing.requestHash !== requestHash) {
+        throw new ConflictError(
+          'IdempotencyKeyReused',
+          'This Idempotency-Key was already used with a different request body; use a new key for a new request.',
+        );
+      }
+      const job = await readJob(existing.jobId, dependencies);
+      if (job) return { job: job.value, replayed: true, accessToken: deriveToken(options.idempotencyKey, job.value.id) };
+      // The claim was written but its job was not (a crash in between): this request creates it.
+    }
+  }
+
+  const job: JobRecord = {
+    id,
+    status: 'queued',
+    request,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    attempts: 0,
+    accessTokenHash: sha256(accessToken),
+    requestHash,
+  };
+  if ((await documents.create(jobName(id), job)) === undefined) throw new StorageError(`Job ${id} exists already.`);
+  if (options.enqueue) await dependencies.queue.enqueue(id);
+  return { job, replayed: false, accessToken };
+}
+
+/** Returns the live claim for this key, or undefined when this call made the claim for `jobId`. */
+async function claimIdempotencyKey(
+  key: string,
+  jobId: string,
+  requestHash: string,
+  dependencies: JobDependencies,
+): Promise<z.infer<typeof idempotencyClaimSchema> | undefined> {
+  const { documents, clock, settings } = dependencies;
+  const name = claimName(sha256(key));
+  const claim = { jobId, requestHash, expiresAt: new Date(clock.now().getTime() + settings.idempotencyWindowInMs).toISOString() };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if ((await documents.create(name, claim)) !== undefined) return undefined;
+    const current = await documents.read(name);
+    if (!current) continue; // removed in between: try to create it again
+    const parsed = idempotencyClaimSchema.safeParse(current.value);
+    if (!parsed.success) throw new StorageError(`The idempotency record ${name} is not in the expected shape.`, parsed.error);
+    if (Date.parse(parsed.data.expiresAt) > clock.now().getTime()) return parsed.data;
+    // Expired: the key may start a new job, but only one of the callers racing for it.
+    if ((await documents.replace(name, claim, current.etag)) !== undefined) return undefined;
+  }
+  throw new ConflictError('IdempotencyKeyBusy', 'Another request with this Idempotency-Key is being recorded; retry in a moment.');
+}
+
+function deriveToken(idempotencyKey: string, jobId: string): string {
+  return createHash('sha256').update(`job-access\u0000${jobId}\u0000${idempotencyKey}`).digest('base64url');
+}
+
+/** Reads a job by id; undefined when there is none. */
+export async function readJob(id: string, dependencies: Pick<JobDependencies, 'documents'>): Promise<Versioned<JobRecord> | undefined> {
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) return undefined;
+  const found = await dependencies.documents.read(jobName(id));
+  if (!found) return undefined;
+  const parsed = jobRecordSchema.safeParse(found.value);
+  if (!parsed.success) throw new StorageError(`The record of job ${id} is not in the expected shape.`, parsed.error);
+  return { value: parsed.data, etag: found.etag };
+}
+
+/** Reads a job for a caller holding its access token; a wrong token looks like a missing job. */
+export async function readJobWithToken(id: string, token: string | undefined, dependencies: JobDependencies): Promise<Versioned<JobRecord>> {
+  const found = await readJob(id, dependencies);
+  if (!found || token === undefined || !sameHash(sha256(token), found.value.accessTokenHash)) {
+    throw new NotFoundError('JobNotFound', `There is no job ${id}, or the link's token is wrong; use the Location URL the job was created with.`);
+  }
+  return reportOverdue(found, dependencies);
+}
+
+function sameHash(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** A job running past its window is reported (and recorded) as failed rather than pending forever. */
+async function reportOverdue(found: Versioned<JobRecord>, dependencies: JobDependencies): Promise<Versioned<JobRecord>> {
+  const job = found.value;
+  const startedAt = Date.parse(job.startedAt ?? job.createdAt);
+  if (job.status !== 'running' || dependencies.clock.now().getTime() - startedAt <= dependencies.settings.maxRunInMs) return found;
+  const failed = finish(job, 'failed', dependencies, {
+    status: 504,
+    code: 'JobTimedOut',
+    message: `The job did not finish within ${Math.round(dependencies.settings.maxRunInMs / 60_000)} minutes; submit it again.`,
+  });
+  const etag = await dependencies.documents.replace(jobName(job.id), failed, found.etag);
+  return etag === undefined ? ((await readJob(job.id, dependencies)) ?? found) : { value: failed, etag };
+}
+
+/** The stored images of a succeeded job, with fresh links. */
+export async function jobResult(job: JobRecord, dependencies: Pick<JobDependencies, 'imageStore'>): Promise<GenerateImagesResult> {
+  const result = await loadStoredResult(job.id, dependencies);
+  if (!result) throw new StorageError(`Job ${job.id} succeeded but its record is missing from the images container.`);
+  return result;
+}
+
+/** Cancels a job that has not started; a job that runs or ended cannot be cancelled. */
+export async function cancelJob(id: string, token: string | undefined, dependencies: JobDependencies): Promise<JobRecord> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const found = await readJobWithToken(id, token, dependencies);
+    const job = found.value;
+    if (job.status === 'cancelled') return job;
+    if (job.status !== 'queued') {
+      throw new ConflictError('JobNotCancellable', `Job ${id} is ${job.status}; only a queued job can be cancelled.`);
+    }
+    const cancelled = finish(job, 'cancelled', dependencies);
+    if ((await dependencies.documents.replace(jobName(id), cancelled, found.etag)) !== undefined) return cancelled;
+  }
+  throw new ConflictError('JobBusy', `Job ${id} changed while it was being cancelled; try again.`);
+}
+
+export type RunOutcome =
+  | { readonly kind: 'finished'; readonly job: JobRecord }
+  /** Someone else owns the job for now; look again after the delay. */
+  | { readonly kind: 'busy'; readonly retryInSeconds: number }
+  /** The upstream is throttling; the job is queued again for later. */
+  | { readonly kind: 'deferred'; readonly retryInSeconds: number }
+  | { readonly kind: 'missing' };
+
+/**
+ * Runs a job once, whoever asks (queue worker, a redelivery, an inline caller). Every state change is
+ * guarded by the record's ETag, so two deliveries never both call the upstream: the loser sees the job
+ * running and backs off. Throws for transient failures so the queue delivers again; records permanent
+ * ones in the job.
+ */
+export async function runJob(id: string, dependencies: JobDependencies): Promise<RunOutcome> {
+  const { documents, clock, settings } = dependencies;
+  let claimed: Versioned<JobRecord> | undefined;
+  for (let attempt = 0; attempt < 5 && !claimed; attempt++) {
+    const found = await readJob(id, dependencies);
+    if (!found) return { kind: 'missing' };
+    const job = found.value;
+    if (FINISHED.has(job.status)) return { kind: 'finished', job };
+    const now = clock.now().getTime();
+    const leaseLeft = job.leaseUntil === undefined ? 0 : Date.parse(job.leaseUntil) - now;
+    if (job.status === 'running' && leaseLeft > 0) return { kind: 'busy', retryInSeconds: Math.ceil(leaseLeft / 1000) };
+    if (now - Date.parse(job.startedAt ?? job.createdAt) > settings.maxRunInMs && job.status === 'running') {
+      const overdue = await reportOverdue(found, dependencies);
+      if (FINISHED.has(overdue.value.status)) return { kind: 'finished', job: overdue.value };
+    }
+    const running: JobRecord = {
+      ...job,
+      status: 'running',
+      attempts: job.attempts + 1,
+      startedAt: job.startedAt ?? new Date(now).toISOString(),
+      leaseUntil: new Date(now + settings.leaseInMs).toISOString(),
+      updatedAt: new Date(now).toISOString(),
+    };
+    const etag = await documents.replace(jobName(id), running, found.etag);
+    if (etag !== undefined) claimed = { value: running, etag };
+  }
+  if (!claimed) return { kind: 'busy', retryInSeconds: 5 };
+
+  const job = claimed.value;
+  try {
+    // An earlier attempt may have finished the work and died before recording it.
+    if ((await loadStoredResult(id, dependencies)) === undefined) {
+      await generateImages({ ...job.request.command, includeBase64: false }, dependencies, { requestId: id });
+    }
+    return { kind: 'finished', job: await settle(claimed, finish(job, 'succeeded', dependencies), dependencies) };
+  } catch (error: unknown) {
+    if (error instanceof UpstreamThrottledError) {
+      const retryInSeconds = Math.max(error.retryAfterSeconds ?? 1, 1);
+      const queued: JobRecord = { ...job, status: 'queued', leaseUntil: undefined, lastError: toJobError(error), updatedAt: clock.now().toISOString() };
+      await settle(claimed, queued, dependencies);
+      await dependencies.queue.enqueue(id, { delayInSeconds: retryInSeconds });
+      return { kind: 'deferred', retryInSeconds };
+    }
+    if (isTransient(error)) {
+      // Give the job back so the next delivery may take it at once, then let the queue retry.
+      const released: JobRecord = { ...job, status: 'queued', leaseUntil: undefined, lastError: toJobError(error), updatedAt: clock.now().toISOString() };
+      await settle(claimed, released, dependencies).catch(() => undefined);
+      throw error;
+    }
+    const failed = finish(job, 'failed', dependencies, toJobError(error));
+    return { kind: 'finished', job: await settle(claimed, failed, dependencies) };
+  }
+}
+
+/** Ends a job whose retries ran out (its queue message went to the poison queue). */
+export async function failExhaustedJob(id: string, dependencies: JobDependencies): Promise<JobRecord | undefined> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const found = await readJob(id, dependencies);
+    if (!found) return undefined;
+    const job = found.value;
+    if (FINISHED.has(job.status)) return job;
+    const last = job.lastError;
+    const failed = finish(job, 'failed', dependencies, {
+      status: last?.status ?? 500,
+      code: 'JobRetriesExhausted',
+      message: `The job failed ${job.attempts} time(s) and was given up${last ? `; the last failure: ${last.code}: ${last.message}` : ''}.`,
+      ...(last ? { details: { lastError: last } } : {}),
+    });
+    if ((await dependencies.documents.replace(jobName(id), failed, found.etag)) !== undefined) return failed;
+  }
+  return undefined;
+}
+
+// Failures that another attempt may not meet: storage hiccups, an unreachable upstream, a 5xx after
+// the client's own retries, and anything unexpected. Everything else is the request's own fault or a
+// configuration problem, and repeating it would only pay again.
+function isTransient(error: unknown): boolean {
+  if (error instanceof StorageError) return true;
+  if (error instanceof UpstreamError) return error.code === 'UpstreamUnavailable' || error.code === 'UpstreamError';
+  return !(error instanceof AppError);
+}
+
+function finish(job: JobRecord, status: JobStatus, dependencies: Pick<JobDependencies, 'clock'>, error?: JobError): JobRecord {
+  const now = dependencies.clock.now().toISOString();
+  return { ...job, status, leaseUntil: undefined, updatedAt: now, finishedAt: now, ...(error ? { error } : {}) };
+}
+
+/** Writes the job's new state with the lease's ETag; losing the lease means another attempt took over. */
+async function settle(claimed: Versioned<JobRecord>, next: JobRecord, dependencies: JobDependencies): Promise<JobRecord> {
+  const etag = await dependencies.documents.replace(jobName(next.id), next, claimed.etag);
+  if (etag === undefined) {
+    const current = await readJob(next.id, dependencies);
+    if (current && FINISHED.has(current.value.status)) return current.value;
+    throw new StorageError(`Job ${next.id} was changed by another worker while this one ran it.`);
+  }
+  return next;
+}
+
+function toJobError(error: unknown): JobError {
+  if (error instanceof AppError) {
+    return {
+      status: error.status,
+      code: error.code,
+      message: error.message,
+      ...(error.target === undefined ? {} : { target: error.target }),
+      ...(error.details === undefined ? {} : { details: error.details }),
+    };
+  }
+  return { status: 500, code: 'InternalError', message: 'The job failed unexpectedly; see the log.' };
+}
+
+/** The stored error as an AppError again, so the HTTP layer renders it like the synchronous one. */
+export function jobErrorToAppError(error: JobError): AppError {
+  return new AppError(error.code, error.status, error.message, {
+    target: error.target,
+    details: error.details as AppError['details'],
+  });
+}
+
+/** JSON with sorted keys, so that the same request always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, field: unknown) =>
+    field !== null && typeof field === 'object' && !Array.isArray(field)
+      ? Object.fromEntries(Object.entries(field).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : field,
+  );
+}

@@ -1,0 +1,159 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { ValidationError } from '../domain/errors';
+import type { JobDependencies, JobRecord, JobRequest } from '../domain/image-jobs';
+import { FINISHED, jobErrorToAppError, jobResult, readJobWithToken, runJob, submitJob } from '../domain/image-jobs';
+import type { Services } from '../services';
+import { toImagesResponse } from './images-response';
+
+/** How the caller wants the work done: `Prefer: respond-async` / `?async=true`, `?wait=N`, `Idempotency-Key`. */
+export interface JobMode {
+  readonly async: boolean;
+  readonly waitSeconds: number;
+  readonly idempotencyKey: string | undefined;
+}
+
+const MAX_WAIT_SECONDS = 100;
+
+export function readJobMode(request: HttpRequest): JobMode {
+  const prefer = request.headers.get('prefer') ?? '';
+  const asyncQuery = request.query.get('async');
+  if (asyncQuery !== null && !['true', 'false', '1', '0'].includes(asyncQuery.toLowerCase())) {
+    throw new ValidationError("async must be 'true' or 'false'.", { code: 'InvalidParameter', target: 'async' });
+  }
+  const waitQuery = request.query.get('wait');
+  if (waitQuery !== null && !(/^\d{1,3}$/.test(waitQuery) && Number(waitQuery) <= MAX_WAIT_SECONDS)) {
+    throw new ValidationError(`wait must be a whole number of seconds from 0 to ${MAX_WAIT_SECONDS}.`, { code: 'InvalidParameter', target: 'wait' });
+  }
+  const idempotencyKey = request.headers.get('idempotency-key') ?? undefined;
+  if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+    throw new ValidationError('Idempotency-Key must be 1-255 visible ASCII characters (a UUID is a good choice).', {
+      code: 'InvalidParameter',
+      target: 'Idempotency-Key',
+    });
+  }
+  return {
+    async: /(^|[,;\s])respond-async($|[,;\s])/i.test(prefer) || asyncQuery === 'true' || asyncQuery === '1',
+    waitSeconds: waitQuery === null ? 0 : Number(waitQuery),
+    idempotencyKey,
+  };
+}
+
+/** True when the request must go through a job rather than the plain synchronous path. */
+export const needsJob = (mode: JobMode): boolean => mode.async || mode.idempotencyKey !== undefined;
+
+export function jobDependencies(services: Services): JobDependencies {
+  const { config } = services;
+  return {
+    ...services,
+    deploymentFor: (model) => config.openai.deployments.get(model) ?? model,
+    documents: services.documents,
+    queue: services.jobQueue,
+    settings: {
+      maxRunInMs: config.jobs.maxRunInMs,
+      // One attempt owns a job for as long as one upstream call may take, plus time to store the result.
+      leaseInMs: config.openai.timeoutInMs + 60_000,
+      idempotencyWindowInMs: config.jobs.idempotencyWindowInMs,
+    },
+  };
+}
+
+/**
+ * Submits the work as a job and answers as the caller asked: async callers get 202 at once (or the
+ * result if it is ready within `wait`); synchronous callers with an Idempotency-Key have the job run
+ * here and now, unless an earlier request with the key already did (then they get its outcome).
+ */
+export async function handleAsJob(request: HttpRequest, jobRequest: JobRequest, mode: JobMode, services: Services): Promise<HttpResponseInit> {
+  const dependencies = jobDependencies(services);
+  const submitted = await submitJob(jobRequest, { idempotencyKey: mode.idempotencyKey, enqueue: mode.async }, dependencies);
+  let job = submitted.job;
+  if (!mode.async && job.status === 'queued') {
+    const outcome = await runJob(job.id, dependencies);
+    if (outcome.kind === 'finished') job = outcome.job;
+  }
+  if (mode.waitSeconds > 0 && !FINISHED.has(job.status)) {
+    job = await waitForJob(job, submitted.accessToken, mode.waitSeconds * 1000, dependencies);
+  }
+  return jobResponse(job, submitted.accessToken, request, services, { replayed: submitted.replayed });
+}
+
+async function waitForJob(job: JobRecord, token: string, timeInMs: number, dependencies: JobDependencies): Promise<JobRecord> {
+  const until = Date.now() + timeInMs;
+  let current = job;
+  while (!FINISHED.has(current.status) && Date.now() < until) {
+    await sleep(Math.min(1_000, Math.max(0, until - Date.now())));
+    current = (await readJobWithToken(job.id, token, dependencies)).value;
+  }
+  return current;
+}
+
+/**
+ * The Location contract Power Automate follows: 202 with Retry-After while pending, then the final
+ * answer exactly as the synchronous call would have given it (200 with images, or the error).
+ */
+export async function jobResponse(
+  job: JobRecord,
+  accessToken: string,
+  request: HttpRequest,
+  services: Services,
+  flags: { readonly replayed?: boolean } = {},
+): Promise<HttpResponseInit> {
+  const statusUrl = jobUrl(request, job.id, accessToken);
+  const headers: Record<string, string> = { 'x-request-id': job.id, 'cache-control': 'no-store' };
+  if (flags.replayed) headers['idempotent-replayed'] = 'true';
+  switch (job.status) {
+    case 'succeeded':
+      return { status: 200, headers, jsonBody: toImagesResponse(await jobResult(job, services)) };
+    case 'failed':
+      throw jobErrorToAppError(job.error ?? { status: 500, code: 'InternalError', message: 'The job failed.' });
+    case 'cancelled':
+      return {
+        status: 410,
+        headers: { ...headers, 'x-ms-error-code': 'JobCancelled' },
+        jsonBody: { error: { code: 'JobCancelled', message: `Job ${job.id} was cancelled before it ran.` } },
+      };
+    default:
+      return {
+        status: 202,
+        headers: {
+          ...headers,
+          location: statusUrl,
+          'operation-location': statusUrl,
+          'retry-after': String(services.config.jobs.retryAfterSeconds),
+        },
+        jsonBody: jobSummary(job, statusUrl),
+      };
+  }
+}
+
+/** The job's state for makers who poll in a loop: always 200, with the result once there is one. */
+export async function jobStatusBody(job: JobRecord, accessToken: string, request: HttpRequest, services: Services) {
+  const statusUrl = jobUrl(request, job.id, accessToken);
+  const result = job.status === 'succeeded' ? toImagesResponse(await jobResult(job, services)) : undefined;
+  return {
+    ...jobSummary(job, statusUrl),
+    ...(job.error ? { error: { code: job.error.code, message: job.error.message, ...(job.error.target ? { target: job.error.target } : {}) } } : {}),
+    ...(result ? { result } : {}),
+  };
+}
+
+function jobSummary(job: JobRecord, statusUrl: string) {
+  return {
+    id: job.id,
+    status: job.status,
+    operation: job.request.operation,
+    statusUrl,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    attempts: job.attempts,
+  };
+}
+
+/**
+ * The absolute URL of the job, carrying its access token: Power Automate does not send custom
+ * headers (the function key) when it follows Location, so the link itself must authorise the read.
+ */
+export function jobUrl(request: HttpRequest, jobId: string, accessToken: string): string {
+  return `${new URL(request.url).origin}/api/jobs/${encodeURIComponent(jobId)}?token=${encodeURIComponent(accessToken)}`;
+}
