@@ -39,6 +39,11 @@ export interface StartFunctionsHostOptions {
   readonly log?: LogSink;
   /** Passed to the hooks as `functionAppDirectory`; default the current directory. */
   readonly functionAppDirectory?: string;
+  /**
+   * Serves `POST /runtime/webhooks/blobs?functionName=Host.Functions.<name>&code=<key>`, where Event
+   * Grid delivers blob events for `source: 'EventGrid'` blob triggers (see blob-trigger.ts).
+   */
+  readonly blobWebhook?: (functionName: string, eventType: string | undefined, body: unknown) => Promise<{ status: number; body?: unknown }>;
 }
 
 export interface RunningFunctionsHost {
@@ -106,6 +111,33 @@ export async function startFunctionsHost(options: StartFunctionsHostOptions): Pr
       const ms = Math.round(performance.now() - started);
       log(`${method} ${url.pathname}${url.search} ${res.statusCode} ${ms}ms${extra}`);
     };
+
+    if (url.pathname.toLowerCase() === '/runtime/webhooks/blobs' && options.blobWebhook) {
+      if (method !== 'POST' || !keyMatches(url.searchParams.get('code') ?? headerValue(req, 'x-functions-key'))) {
+        res.statusCode = method === 'POST' ? 401 : 405;
+        res.end();
+        return logRequest(' blob webhook');
+      }
+      const body = await readBody(req, maxBodyBytes);
+      let events: unknown;
+      try {
+        events = body === 'too-large' ? undefined : (JSON.parse(Buffer.from(body).toString('utf8')) as unknown);
+      } catch {
+        events = undefined;
+      }
+      if (events === undefined) {
+        sendJson(res, 400, 'InvalidEvents', 'The body must be a JSON array of Event Grid events.');
+        return logRequest(' blob webhook');
+      }
+      const answer = await options.blobWebhook(url.searchParams.get('functionName') ?? '', headerValue(req, 'aeg-event-type'), events);
+      res.statusCode = answer.status;
+      if (answer.body === undefined) res.end();
+      else {
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.end(JSON.stringify(answer.body));
+      }
+      return logRequest(' blob webhook');
+    }
 
     const routePath = stripPrefix(url.pathname, prefix);
     const matches = routePath === undefined ? [] : routes.flatMap((route) => withParams(route, routePath));

@@ -15,6 +15,7 @@ import type { RunningFunctionsHost } from './http-host';
 import { startFunctionsHost } from './http-host';
 import { consoleSink, describeError, redactingSink } from './log';
 import { getFreePort, isPortFree, isPortListening } from './ports';
+import { startBlobTriggers } from './blob-trigger';
 import { readQueueTriggerSettings, startQueueRunner } from './queue-runner';
 import { installFunctionsCore, loadFunctionApp } from './registry';
 import type { AppSettings } from './settings';
@@ -169,6 +170,8 @@ async function run(): Promise<void> {
   const app = loadFunctionApp(projectRoot, (file) => require(file));
   const functionKey = isSet(settings, 'LOCAL_FUNCTION_KEY') ? (settings['LOCAL_FUNCTION_KEY'] ?? '') : randomBytes(24).toString('base64url');
 
+  const blobTriggers = await startBlobTriggers({ registrations: app.functions, settings: process.env, log: consoleSink });
+  started.push({ name: 'the blob triggers', stop: () => blobTriggers.close() });
   const host: RunningFunctionsHost = await startFunctionsHost({
     registrations: app.functions,
     hooks: app.hooks,
@@ -176,6 +179,7 @@ async function run(): Promise<void> {
     functionKey,
     functionAppDirectory: projectRoot,
     log: consoleSink,
+    blobWebhook: (name, eventType, body) => blobTriggers.handleWebhook(name, eventType, body),
   });
   started.push({ name: 'the HTTP host', stop: () => host.close() });
   const queueRunner = await startQueueRunner({
@@ -193,7 +197,10 @@ async function run(): Promise<void> {
     console.log(`  ${fn.name}: [${methods}] ${base}/${fn.route}${fn.authLevel === 'anonymous' ? '' : ' (function key)'}`);
   }
   for (const { functionName, queueName } of queueRunner.queues) console.log(`  ${functionName}: [queue] ${queueName}`);
-  const notRun = app.functions.length - host.functions.length - queueRunner.queues.length;
+  for (const { functionName, container } of blobTriggers.functions) {
+    console.log(`  ${functionName}: [blob, Event Grid] ${container}/ (watched; webhook http://localhost:${host.port}/runtime/webhooks/blobs?functionName=Host.Functions.${functionName})`);
+  }
+  const notRun = app.functions.length - host.functions.length - queueRunner.queues.length - blobTriggers.functions.length;
   if (notRun > 0) log(`${notRun} function(s) with other triggers are loaded but not run by the local host yet.`);
   console.log(`[local-host] ready on ${base} (function key: ${functionKey}); Ctrl-C stops everything.`);
   console.log(

@@ -1,6 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
+import type { RunningBlobTriggers } from '../../local-host/blob-trigger';
+import { startBlobTriggers } from '../../local-host/blob-trigger';
 import { createContainers, createQueues } from '../../local-host/containers';
 import type * as FunctionsCore from '../../local-host/functions-core';
 import type { RunningFunctionsHost } from '../../local-host/http-host';
@@ -65,6 +67,11 @@ export interface TestFunctionsHostOptions {
   readonly runQueueTriggers?: boolean;
   /** For the queue triggers: overrides of host.json `extensions.queues`. */
   readonly queueTriggerSettings?: Partial<QueueTriggerSettings>;
+  /**
+   * Run the Event Grid blob triggers: `'webhook'` serves /runtime/webhooks/blobs only (deliver events
+   * by hand), `'watch'` also turns new blobs in their containers into events, as `npm start` does.
+   */
+  readonly blobTriggers?: 'webhook' | 'watch';
 }
 
 export interface TestFunctionsHost {
@@ -112,6 +119,7 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
 
   let host: RunningFunctionsHost | undefined;
   let queueRunner: RunningQueueRunner | undefined;
+  let blobTriggers: RunningBlobTriggers | undefined;
   try {
     if (options.createContainers ?? true) await createConfiguredContainers();
     const modules = options.functionModules ?? appFunctionModules();
@@ -120,7 +128,19 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
       for (const file of modules) jest.requireActual(file);
     });
     if (app.functions.length === 0) throw new Error(`No function registered by ${modules.join(', ')}.`);
+    if (options.blobTriggers !== undefined) {
+      blobTriggers = await startBlobTriggers({
+        registrations: app.functions,
+        settings: process.env,
+        log,
+        watch: options.blobTriggers === 'watch',
+        pollIntervalInMs: 200,
+        maxAttempts: 2,
+      });
+    }
+    const runningBlobTriggers = blobTriggers;
     host = await startFunctionsHost({
+      ...(runningBlobTriggers ? { blobWebhook: (name, eventType, body) => runningBlobTriggers.handleWebhook(name, eventType, body) } : {}),
       registrations: app.functions,
       hooks: app.hooks,
       functionAppDirectory: PROJECT_ROOT,
@@ -146,12 +166,13 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
       logs,
       app,
       close() {
-        closed ??= Promise.allSettled([runningQueues?.close(), running.close()]).then(restoreEnv);
+        closed ??= Promise.allSettled([runningQueues?.close(), runningBlobTriggers?.close(), running.close()]).then(restoreEnv);
         return closed;
       },
     };
   } catch (error: unknown) {
     await queueRunner?.close();
+    await blobTriggers?.close();
     await host?.close();
     restoreEnv();
     throw error;
