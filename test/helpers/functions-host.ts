@@ -78,7 +78,7 @@ export interface TestFunctionsHost {
  *
  * Settings: the app reads process.env on the first request and keeps what it built (its composition
  * root caches). So `env` is written into process.env before the functions load and stays there until
- * close(), and each host loads the function files in a fresh module registry (`jest.isolateModules`):
+ * close(), and each host loads the function files in a fresh module registry (`jest.resetModules`):
  * two hosts in one file each build their own services from their own settings. Hosts that run at
  * the same time share process.env, so start the second only after the first has served a request.
  */
@@ -105,11 +105,14 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
   try {
     if (options.createContainers ?? true) await createConfiguredContainers();
     const modules = options.functionModules ?? appFunctionModules();
-    const app = captureFunctionApp(() =>
-      jest.isolateModules(() => {
-        for (const file of modules) jest.requireActual(file);
-      }),
-    );
+    // A reset registry rather than `jest.isolateModules`: the app loads its adapters later with a lazy
+    // `import()`, which resolves in the registry current at that time. An isolated registry is gone by
+    // then, so the adapters would get their own copy of src/domain/errors and every AppError they throw
+    // would fail the renderer's `instanceof` and come out as a 500.
+    const app = captureFunctionApp(() => {
+      jest.resetModules();
+      for (const file of modules) jest.requireActual(file);
+    });
     if (app.functions.length === 0) throw new Error(`No function registered by ${modules.join(', ')}.`);
     host = await startFunctionsHost({
       registrations: app.functions,
