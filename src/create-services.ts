@@ -6,6 +6,7 @@ import { Agent } from 'undici';
 
 import { AzureOpenAIImagesClient } from './adapters/azure-openai-images-client';
 import { BlobImageStore } from './adapters/blob-image-store';
+import { BlobInputImageStore } from './adapters/blob-input-image-store';
 import type { BlobSasSigner } from './adapters/blob-sas';
 import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas';
 import type { AppConfig } from './config';
@@ -51,11 +52,13 @@ export function createServices(config: AppConfig): Services {
     sasSigner = new UserDelegationSasSigner(serviceClient, clock);
   }
   const container = serviceClient.getContainerClient(config.storage.containers.images);
+  const inbox = serviceClient.getContainerClient(config.storage.containers.inbox);
 
   return {
     config,
     imageModel,
     imageStore: new BlobImageStore({ container, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock }),
+    inputImages: new BlobInputImageStore({ images: container, inbox }),
     clock,
     ids: { newId: () => randomUUID() },
     checkStorage: async () => {

@@ -2,10 +2,12 @@ import { loadConfig } from '../../src/config';
 import type { Services } from '../../src/services';
 import { FakeImageModelClient } from './fake-image-model-client';
 import { InMemoryImageStore } from './in-memory-image-store';
+import { InMemoryInputImageStore } from './in-memory-input-image-store';
 
 export interface FakeServices extends Services {
   readonly imageModel: FakeImageModelClient;
   readonly imageStore: InMemoryImageStore;
+  readonly inputImages: InMemoryInputImageStore;
 }
 
 export function makeFakeServices(env: Record<string, string> = {}): FakeServices {
@@ -19,6 +21,7 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
     }),
     imageModel: new FakeImageModelClient(),
     imageStore: new InMemoryImageStore(),
+    inputImages: new InMemoryInputImageStore(),
     clock: { now: () => new Date('2026-11-25T12:00:00Z') },
     ids: { newId: () => `request-${++next}` },
     checkStorage: () => Promise.resolve(),
