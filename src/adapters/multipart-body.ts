@@ -55,7 +55,8 @@ export class MultipartBody {
   }
 }
 
-// Names are ours and file names are already reduced to safe characters; this only guards the header syntax.
+// Names are ours and file names are already reduced to safe characters; this only guards the header
+// syntax, escaping as the HTML form encoding does (parsers such as undici's turn it back).
 function quoted(value: string): string {
   return value.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
 }
