@@ -150,6 +150,29 @@ describe('POST /api/images/edits through the local stack', () => {
     });
   });
 
+  describe('upstream failures, mapped as for generations', () => {
+    it('answers 400 contentFilter when the safety system refuses the edit', async () => {
+      const response = await postForm({ prompt: 'x [emulator:filter-input]' }, [image, mask]);
+
+      expect(response.status).toBe(400);
+      expect(errorResponse.parse(response.json).error.code).toBe('contentFilter');
+      expect(stack.emulator.requests).toHaveLength(1);
+    });
+
+    it('retries a 503 with the same inputs and succeeds', async () => {
+      stack.emulator.enqueueFaults({ kind: 'status', status: 503, retryAfterMs: 10 });
+
+      const response = await postJson({ prompt: 'x', images: [base64(inputPng)], mask: base64(maskPng()) });
+
+      expect(response.status).toBe(200);
+      expect(stack.emulator.requests.map((request) => request.status)).toEqual([503, 200]);
+      expect(stack.emulator.requests.map((request) => request.files?.map((file) => file.sha256))).toEqual([
+        [sha256(inputPng), sha256(maskPng())],
+        [sha256(inputPng), sha256(maskPng())],
+      ]);
+    });
+  });
+
   describe('JSON, for flows and scripts', () => {
     it('takes a Power Automate {"$content-type","$content"} file object, whatever type it declares', async () => {
       const prompt = 'paint a red door';
