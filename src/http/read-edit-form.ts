@@ -118,7 +118,7 @@ export async function readEditForm(request: HttpRequest, limits: EditLimits & { 
     received += chunk.length;
     if (received > limits.maxBodyBytes) fail(tooLarge(limits.maxBodyBytes));
     if (failure !== undefined) break;
-    if (!parser.write(chunk)) await new Promise((resolve) => parser.once('drain', resolve));
+    if (!parser.write(chunk)) await drained(parser);
   }
   if (failure === undefined) {
     parser.end();
@@ -128,6 +128,17 @@ export async function readEditForm(request: HttpRequest, limits: EditLimits & { 
   }
   if (failure !== undefined) throw failure instanceof AppError ? failure : invalidForm(failure);
   return { fields, images, mask };
+}
+
+/** Waits until the parser takes more input, or until it failed or closed (then no 'drain' will come). */
+function drained(parser: busboy.Busboy): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      parser.off('drain', done).off('error', done).off('close', done);
+      resolve();
+    };
+    parser.on('drain', done).on('error', done).on('close', done);
+  });
 }
 
 /** Keeps a file's chunks as they come (no joining), checking the running size after each. */

@@ -307,6 +307,20 @@ describe('POST /api/images/edits through the local stack', () => {
       expect(stack.emulator.requests).toHaveLength(0);
     });
 
+    it('multipart: a form that breaks after a large first part → 400 InvalidMultipart', async () => {
+      const body = Buffer.concat([
+        Buffer.from('--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'),
+        Buffer.alloc(100_000, 1),
+        // A part whose header never ends: busboy gives up once it passes its header size limit.
+        Buffer.from(`\r\n--b\r\nX-Long: ${'h'.repeat(100_000)}`),
+      ]);
+      const response = await post('/api/images/edits', body, 'multipart/form-data; boundary=b');
+
+      expect(response.status).toBe(400);
+      expect(errorResponse.parse(response.json).error).toMatchObject({ code: 'InvalidMultipart', target: 'body' });
+      expect(stack.emulator.requests).toHaveLength(0);
+    });
+
     it('another content type → 415 UnsupportedMediaType', async () => {
       const response = await post('/api/images/edits', inputPng, 'image/png');
 
