@@ -41,7 +41,8 @@ export async function readEditForm(request: HttpRequest, limits: EditLimits & { 
     throw invalidForm(error);
   }
 
-  const fields: Record<string, string> = {};
+  // A Map, so that names such as 'constructor' or '__proto__' are plain keys like any other.
+  const fields = new Map<string, string>();
   const images: RawEditInput[] = [];
   let mask: RawEditInput | undefined;
   let failure: unknown;
@@ -60,10 +61,10 @@ export async function readEditForm(request: HttpRequest, limits: EditLimits & { 
       );
     } else if (info.valueTruncated) {
       fail(new ValidationError(`${name} is longer than the ${MAX_FIELD_BYTES} bytes a field may hold.`, { code: 'InvalidParameter', target: name }));
-    } else if (name in fields) {
+    } else if (fields.has(name)) {
       fail(new ValidationError(`${name} was sent more than once.`, { code: 'InvalidParameter', target: name }));
     } else {
-      fields[name] = value;
+      fields.set(name, value);
     }
   });
 
@@ -127,7 +128,7 @@ export async function readEditForm(request: HttpRequest, limits: EditLimits & { 
     parser.destroy();
   }
   if (failure !== undefined) throw failure instanceof AppError ? failure : invalidForm(failure);
-  return { fields, images, mask };
+  return { fields: Object.fromEntries(fields), images, mask };
 }
 
 /** Waits until the parser takes more input, or until it failed or closed (then no 'drain' will come). */

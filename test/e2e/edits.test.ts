@@ -270,6 +270,7 @@ describe('POST /api/images/edits through the local stack', () => {
       ['a size gpt-image-1.5 does not make', 400, 'InvalidParameter', 'size', { prompt: 'x', size: '2048x2048' }, [image]],
       ['an unknown model', 400, 'UnknownModel', 'model', { prompt: 'x', model: 'gpt-image-9' }, [image]],
       ['an unknown field', 400, 'UnknownParameter', 'style', { prompt: 'x', style: 'vivid' }, [image]],
+      ['a field named like an Object property', 400, 'UnknownParameter', 'constructor', { prompt: 'x', constructor: 'y' }, [image]],
       ['an unknown file part', 400, 'UnknownParameter', 'picture', { prompt: 'x' }, [image, { ...image, name: 'picture' }]],
       ['n that is not a number', 400, 'InvalidParameter', 'n', { prompt: 'x', n: 'two' }, [image]],
     ];
