@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from './errors';
 import type { GenerateImagesDependencies, GenerateImagesResult } from './generate-images';
-import { assertValidOptions, storeModelImages } from './generate-images';
+import { assertValidOptions, storeModelImages, upstreamFields } from './generate-images';
 import type { ImageInfo } from './image-format';
 import { MAX_SNIFF_BYTES, sniffImage } from './image-format';
 import type { ImageModel, ImageOptions } from './image-models';
@@ -227,22 +227,7 @@ export async function editImages(
     dependencies,
     (sink, callOptions) =>
       dependencies.imageModel.editImages(
-        {
-          model: command.model,
-          deployment: dependencies.deploymentFor(command.model),
-          prompt: command.prompt,
-          n: command.options.n ?? 1,
-          size: command.options.size,
-          quality: command.options.quality,
-          outputFormat: command.options.outputFormat,
-          outputCompression: command.options.outputCompression,
-          background: command.options.background,
-          moderation: command.options.moderation,
-          inputFidelity: command.options.inputFidelity,
-          user: command.user,
-          images,
-          mask,
-        },
+        { ...upstreamFields(command, dependencies.deploymentFor), inputFidelity: command.options.inputFidelity, images, mask },
         sink,
         callOptions,
       ),

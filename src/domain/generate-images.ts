@@ -2,7 +2,7 @@ import { UpstreamError, ValidationError } from './errors';
 import type { ImageInfo } from './image-format';
 import type { ImageModel, ImageOptions } from './image-models';
 import { checkImageOptions } from './image-models';
-import type { CallOptions, Clock, IdGenerator, ImageGenerationResult, ImageModelClient, ImageSink, ImageStore, StagedImage, StoredImage } from './ports';
+import type { CallOptions, Clock, IdGenerator, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink, ImageStore, StagedImage, StoredImage } from './ports';
 
 export interface GenerateImagesCommand {
   readonly prompt: string;
@@ -82,26 +82,30 @@ export async function generateImages(
     },
     dependencies,
     (sink, callOptions) =>
-      dependencies.imageModel.generateImages(
-        {
-          model: command.model,
-          deployment: dependencies.deploymentFor(command.model),
-          prompt: command.prompt,
-          n: command.options.n ?? 1,
-          size: command.options.size,
-          quality: command.options.quality,
-          outputFormat: command.options.outputFormat,
-          outputCompression: command.options.outputCompression,
-          background: command.options.background,
-          moderation: command.options.moderation,
-          style: command.options.style,
-          user: command.user,
-        },
-        sink,
-        callOptions,
-      ),
+      dependencies.imageModel.generateImages({ ...upstreamFields(command, dependencies.deploymentFor), style: command.options.style }, sink, callOptions),
     options,
   );
+}
+
+/** The upstream request fields generations and edits fill alike, from the caller's command. */
+export function upstreamFields(
+  command: Pick<GenerateImagesCommand, 'model' | 'prompt' | 'options' | 'user'>,
+  deploymentFor: (model: ImageModel) => string,
+): Omit<ImageGenerationRequest, 'style'> {
+  const { options } = command;
+  return {
+    model: command.model,
+    deployment: deploymentFor(command.model),
+    prompt: command.prompt,
+    n: options.n ?? 1,
+    size: options.size,
+    quality: options.quality,
+    outputFormat: options.outputFormat,
+    outputCompression: options.outputCompression,
+    background: options.background,
+    moderation: options.moderation,
+    user: command.user,
+  };
 }
 
 /** What the shared store-and-link path needs to know about a generation or an edit. */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import { editColour } from '../../emulator/images/render';
 import type { FormFile } from '../emulator/helpers';
-import { multipart, pixelOf } from '../emulator/helpers';
+import { multipart, pixelOf, webpHeader } from '../emulator/helpers';
 import type { EditStack } from './edits-fixtures';
 import { HEIGHT, WIDTH, downloadPng, expectedMaskedEdit, inputPng, inputSamples, maskPng, sha256, startEditStack } from './edits-fixtures';
 
@@ -243,13 +243,7 @@ describe('POST /api/images/edits through the local stack', () => {
   });
 
   describe('refusals before anything is spent upstream', () => {
-    const webp = Buffer.alloc(30);
-    webp.write('RIFF', 0, 'latin1');
-    webp.writeUInt32LE(22, 4);
-    webp.write('WEBPVP8X', 8, 'latin1');
-    webp.writeUInt32LE(10, 16);
-    webp.writeUIntLE(WIDTH - 1, 24, 3);
-    webp.writeUIntLE(HEIGHT - 1, 27, 3);
+    const webp = webpHeader(WIDTH, HEIGHT);
     const bigPng = Buffer.concat([inputPng, Buffer.alloc(IMAGE_LIMIT)]);
 
     const formCases: readonly [string, number, string, string, Record<string, string>, readonly FormFile[]][] = [

@@ -6,7 +6,7 @@ import { editColour } from '../../emulator/images/render';
 import type { RunningEmulator } from '../../emulator/server';
 import { startEmulator } from '../../emulator/server';
 import type { FormFile } from './helpers';
-import { KEY, call, deploymentUrl, edit, errorOf, imagesOf, imagesResponseSchema, makePng, patternSamples, pixelOf, readJpeg, readPng } from './helpers';
+import { KEY, call, deploymentUrl, edit, errorOf, imagesOf, imagesResponseSchema, makePng, patternSamples, pixelOf, readJpeg, readPng, webpHeader } from './helpers';
 
 const WIDTH = 96;
 const HEIGHT = 64;
@@ -231,15 +231,3 @@ describe('emulator edits', () => {
     });
   });
 });
-
-/** The head of a WebP file (VP8X): enough for the dimensions, which is all the emulator reads of WebP. */
-function webpHeader(width: number, height: number): Buffer {
-  const bytes = Buffer.alloc(30);
-  bytes.write('RIFF', 0, 'latin1');
-  bytes.writeUInt32LE(22, 4);
-  bytes.write('WEBPVP8X', 8, 'latin1');
-  bytes.writeUInt32LE(10, 16);
-  bytes.writeUIntLE(width - 1, 24, 3);
-  bytes.writeUIntLE(height - 1, 27, 3);
-  return bytes;
-}
