@@ -6,7 +6,7 @@ import { UnsupportedMediaTypeError } from '../domain/errors';
 import type { Services } from '../services';
 import type { EditImagesFields } from './edit-schemas';
 import { editImagesFormFields } from './edit-schemas';
-import { resolveModel, toImagesResponse } from './generate-images-handler';
+import { deploymentFor, imageOptionsOf, resolveModel, toImagesResponse } from './generate-images-handler';
 import { mediaTypeOf, parseWith } from './read-body';
 import { readEditForm } from './read-edit-form';
 import { readEditJson } from './read-edit-json';
@@ -45,18 +45,9 @@ export function createEditImagesHandler(getServices: () => Promise<Services>) {
         user: fields.user,
         includeBase64: fields.response_format === 'b64_json',
         inputs,
-        options: {
-          n: fields.n,
-          size: fields.size,
-          quality: fields.quality,
-          outputFormat: fields.output_format,
-          outputCompression: fields.output_compression,
-          background: fields.background,
-          moderation: fields.moderation,
-          inputFidelity: fields.input_fidelity,
-        },
+        options: { ...imageOptionsOf(fields), inputFidelity: fields.input_fidelity },
       },
-      { ...services, deploymentFor: (chosen) => services.config.openai.deployments.get(chosen) ?? chosen },
+      { ...services, deploymentFor: deploymentFor(services) },
     );
     context.info(`Edited ${inputs.images.length} input image(s) into ${result.images.length} as request ${result.requestId} with ${model}.`);
     return { status: 200, headers: { 'x-request-id': result.requestId }, jsonBody: toImagesResponse(result) };

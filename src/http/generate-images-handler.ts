@@ -3,10 +3,11 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { ValidationError } from '../domain/errors';
 import type { GenerateImagesResult } from '../domain/generate-images';
 import { generateImages } from '../domain/generate-images';
-import type { ImageModel } from '../domain/image-models';
+import type { ImageModel, ImageOptions } from '../domain/image-models';
 import { isImageModel } from '../domain/image-models';
 import type { Services } from '../services';
 import { readJsonBody } from './read-body';
+import type { ImageOptionFields } from './schemas';
 import { generateImagesBody } from './schemas';
 
 /** POST /images/generations: the upstream's request and response shape, with every image stored and linked. */
@@ -21,23 +22,33 @@ export function createGenerateImagesHandler(getServices: () => Promise<Services>
         model,
         user: body.user,
         includeBase64: body.response_format === 'b64_json',
-        options: {
-          n: body.n,
-          size: body.size,
-          quality: body.quality,
-          outputFormat: body.output_format,
-          outputCompression: body.output_compression,
-          background: body.background,
-          moderation: body.moderation,
-          style: body.style,
-        },
+        options: { ...imageOptionsOf(body), style: body.style },
       },
-      { ...services, deploymentFor: (chosen) => services.config.openai.deployments.get(chosen) ?? chosen },
+      { ...services, deploymentFor: deploymentFor(services) },
     );
     context.info(`Generated ${result.images.length} image(s) as request ${result.requestId} with ${model}.`);
     return { status: 200, headers: { 'x-request-id': result.requestId }, jsonBody: toImagesResponse(result) };
   };
 }
+
+/** The parameters generations and edits share, from their wire names to the core's. */
+export function imageOptionsOf(fields: ImageOptionFields): ImageOptions {
+  return {
+    n: fields.n,
+    size: fields.size,
+    quality: fields.quality,
+    outputFormat: fields.output_format,
+    outputCompression: fields.output_compression,
+    background: fields.background,
+    moderation: fields.moderation,
+  };
+}
+
+/** The configured deployment of a model (a model without an entry is served by a deployment of its name). */
+export const deploymentFor =
+  (services: Pick<Services, 'config'>) =>
+  (model: ImageModel): string =>
+    services.config.openai.deployments.get(model) ?? model;
 
 export function resolveModel(requested: string | undefined, services: Pick<Services, 'config'>): ImageModel {
   const { deployments, defaultModel } = services.config.openai;

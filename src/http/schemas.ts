@@ -26,6 +26,8 @@ export const imageOptionFields = {
   response_format: oneOf('response_format', ['url', 'b64_json']).optional(),
 };
 
+export type ImageOptionFields = z.infer<z.ZodObject<typeof imageOptionFields>>;
+
 /** The body of POST /images/generations: the upstream's shape, so existing clients work unchanged. */
 export const generateImagesBody = z.preprocess(
   withoutNulls,
