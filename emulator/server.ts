@@ -4,7 +4,7 @@
  * api-version and operation support → scripted fault → body → per-model validation → content filter →
  * latency → success, answering with the service's status codes, bodies and headers, and real images.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 
@@ -80,8 +80,8 @@ export interface EmulatorRequestRecord {
   headers: Record<string, string>;
   /** Parsed JSON, or the text fields of a form. */
   body?: unknown;
-  /** Edits: the file parts received (without their bytes). */
-  files?: { field: string; filename: string; contentType: string; size: number }[];
+  /** Edits: the file parts received (without their bytes; the hash lets a test prove they arrived intact). */
+  files?: { field: string; filename: string; contentType: string; size: number; sha256: string }[];
 }
 
 export interface RunningEmulator {
@@ -265,7 +265,13 @@ class ImagesEmulator {
     if (body.kind === 'json') record.body = body.value;
     if (body.kind === 'form') {
       record.body = body.fields;
-      record.files = body.files.map((file) => ({ field: file.field, filename: file.filename, contentType: file.contentType, size: file.bytes.length }));
+      record.files = body.files.map((file) => ({
+        field: file.field,
+        filename: file.filename,
+        contentType: file.contentType,
+        size: file.bytes.length,
+        sha256: createHash('sha256').update(file.bytes).digest('hex'),
+      }));
     }
 
     authenticate(request.headers, route.flavour, this.settings);

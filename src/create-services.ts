@@ -8,6 +8,7 @@ import { Agent } from 'undici';
 import { AzureOpenAIImagesClient } from './adapters/azure-openai-images-client';
 import { BlobDocumentStore } from './adapters/blob-document-store';
 import { BlobImageStore } from './adapters/blob-image-store';
+import { BlobInputImageStore } from './adapters/blob-input-image-store';
 import type { BlobSasSigner } from './adapters/blob-sas';
 import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas';
 import { StorageJobQueue } from './adapters/storage-job-queue';
@@ -57,11 +58,13 @@ export function createServices(config: AppConfig): Services {
     sasSigner = new UserDelegationSasSigner(serviceClient, clock);
   }
   const container = serviceClient.getContainerClient(config.storage.containers.images);
+  const inbox = serviceClient.getContainerClient(config.storage.containers.inbox);
 
   return {
     config,
     imageModel,
     imageStore: new BlobImageStore({ container, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock }),
+    inputImages: new BlobInputImageStore({ images: container, inbox }),
     clock,
     ids: { newId: () => randomUUID() },
     documents: new BlobDocumentStore(serviceClient.getContainerClient(config.storage.containers.jobs)),

@@ -1,12 +1,14 @@
 import type { AppConfig } from './config';
 import { loadConfig } from './config';
-import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, JobQueue } from './domain/ports';
+import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InputImageStore, JobQueue } from './domain/ports';
 
 /** Everything the handlers need, built once per process from the validated configuration. */
 export interface Services {
   readonly config: AppConfig;
   readonly imageModel: ImageModelClient;
   readonly imageStore: ImageStore;
+  /** Edit inputs referenced by blob name (images and inbox containers). */
+  readonly inputImages: InputImageStore;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   /** Job records and idempotency claims (the jobs container). */

@@ -1,4 +1,5 @@
 import type { TokenCredential } from '@azure/identity';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
@@ -12,8 +13,9 @@ import {
   UpstreamThrottledError,
   UpstreamTimeoutError,
 } from '../domain/errors';
-import type { CallOptions, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../domain/ports';
+import type { CallOptions, ImageEditRequest, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../domain/ports';
 import { Base64StreamDecoder, ImagesResponseScanner, MalformedResponseError } from './images-response-scanner';
+import { MultipartBody } from './multipart-body';
 
 export type UpstreamAuth =
   | { readonly mode: 'key'; readonly apiKey: string }
@@ -32,6 +34,12 @@ export interface AzureOpenAIImagesClientOptions {
   readonly minRetryDelayInMs?: number | undefined;
   /** Longest wait we accept from a retry-after before giving the 429 back to the caller instead. */
   readonly maxRetryDelayInMs?: number | undefined;
+}
+
+interface RequestBody {
+  readonly contentType: string;
+  readonly body: string | Readable;
+  readonly contentLength?: number | undefined;
 }
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -76,8 +84,22 @@ export class AzureOpenAIImagesClient implements ImageModelClient {
   }
 
   async generateImages(imageRequest: ImageGenerationRequest, sink: ImageSink, callOptions: CallOptions = {}): Promise<ImageGenerationResult> {
-    const url = this.urlFor(imageRequest.deployment, 'generations');
     const body = JSON.stringify(toUpstreamBody(imageRequest, this.options.apiFlavor));
+    return this.post(this.urlFor(imageRequest.deployment, 'generations'), () => ({ contentType: 'application/json', body }), sink, callOptions);
+  }
+
+  async editImages(imageRequest: ImageEditRequest, sink: ImageSink, callOptions: CallOptions = {}): Promise<ImageGenerationResult> {
+    const form = toUpstreamForm(imageRequest, this.options.apiFlavor);
+    return this.post(
+      this.urlFor(imageRequest.deployment, 'edits'),
+      () => ({ contentType: form.contentType, body: form.stream(), contentLength: form.length }),
+      sink,
+      callOptions,
+    );
+  }
+
+  /** One POST with the deadline and polite retries; `body` is called once per attempt, so streamed bodies replay. */
+  private async post(url: string, body: () => RequestBody, sink: ImageSink, callOptions: CallOptions): Promise<ImageGenerationResult> {
     const deadline = AbortSignal.timeout(this.options.timeoutInMs);
     const signal = callOptions.abortSignal ? AbortSignal.any([deadline, callOptions.abortSignal]) : deadline;
     const startedAt = Date.now();
@@ -85,6 +107,7 @@ export class AzureOpenAIImagesClient implements ImageModelClient {
     for (let attempt = 0; ; attempt++) {
       const retriesLeft = attempt < this.options.maxRetries;
       const auth = await this.authHeaders(signal);
+      const payload = body();
       let response: Dispatcher.ResponseData;
       try {
         response = await request(url, {
@@ -93,14 +116,16 @@ export class AzureOpenAIImagesClient implements ImageModelClient {
           signal,
           headers: {
             ...auth,
-            'content-type': 'application/json',
+            'content-type': payload.contentType,
+            ...(payload.contentLength === undefined ? {} : { 'content-length': String(payload.contentLength) }),
             accept: 'application/json',
             'user-agent': 'imagegen-functions',
             ...(callOptions.requestId ? { 'x-ms-client-request-id': callOptions.requestId } : {}),
           },
-          body,
+          body: payload.body,
         });
       } catch (error: unknown) {
+        if (typeof payload.body !== 'string') payload.body.destroy();
         this.throwIfAborted(deadline, callOptions.abortSignal, error);
         if (retriesLeft && isRetryableConnectionError(error)) {
           await this.wait(this.backoff(attempt), signal, deadline, callOptions.abortSignal);
@@ -204,6 +229,32 @@ function toUpstreamBody(imageRequest: ImageGenerationRequest, apiFlavor: 'deploy
   // dall-e-3 answers with a URL unless asked otherwise; gpt-image models refuse the parameter.
   if (imageRequest.model === 'dall-e-3') body.response_format = 'b64_json';
   return body;
+}
+
+/**
+ * The edit as the upstream (and the SDK) sends it: text fields, then one `image` part or repeated
+ * `image[]` parts, then the mask; each file with its sniffed type and a name, since the service
+ * refuses parts typed application/octet-stream.
+ */
+function toUpstreamForm(imageRequest: ImageEditRequest, apiFlavor: 'deployment' | 'v1'): MultipartBody {
+  const values: [string, string | number | undefined][] = [
+    ['prompt', imageRequest.prompt],
+    ['n', imageRequest.n],
+    ['model', apiFlavor === 'v1' ? imageRequest.deployment : imageRequest.model],
+    ['size', imageRequest.size],
+    ['quality', imageRequest.quality],
+    ['output_format', imageRequest.outputFormat],
+    ['output_compression', imageRequest.outputCompression],
+    ['background', imageRequest.background],
+    ['moderation', imageRequest.moderation],
+    ['input_fidelity', imageRequest.inputFidelity],
+    ['user', imageRequest.user],
+  ];
+  const fields = values.flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)] as const]));
+  const imageField = imageRequest.images.length === 1 ? 'image' : 'image[]';
+  const files = imageRequest.images.map((image) => ({ ...image, field: imageField }));
+  if (imageRequest.mask) files.push({ ...imageRequest.mask, field: 'mask' });
+  return new MultipartBody(fields, files);
 }
 
 async function readImages(response: Dispatcher.ResponseData, sink: ImageSink): Promise<ImageGenerationResult> {

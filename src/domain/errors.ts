@@ -44,14 +44,14 @@ export class ValidationError extends AppError {
 }
 
 export class UnsupportedMediaTypeError extends AppError {
-  constructor(message: string, options: AppErrorOptions = {}) {
-    super('UnsupportedMediaType', 415, message, options);
+  constructor(message: string, options: AppErrorOptions & { code?: string } = {}) {
+    super(options.code ?? 'UnsupportedMediaType', 415, message, options);
   }
 }
 
 export class PayloadTooLargeError extends AppError {
-  constructor(message: string, options: AppErrorOptions = {}) {
-    super('PayloadTooLarge', 413, message, options);
+  constructor(message: string, options: AppErrorOptions & { code?: string } = {}) {
+    super(options.code ?? 'PayloadTooLarge', 413, message, options);
   }
 }
 

@@ -4,7 +4,7 @@ import { StorageError, UpstreamError, ValidationError } from './errors';
 import type { ImageInfo } from './image-format';
 import type { ImageModel, ImageOptions } from './image-models';
 import { checkImageOptions, IMAGE_MODELS } from './image-models';
-import type { Clock, IdGenerator, ImageModelClient, ImageStore, StagedImage, StoredImage } from './ports';
+import type { CallOptions, Clock, IdGenerator, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink, ImageStore, StagedImage, StoredImage } from './ports';
 
 export interface GenerateImagesCommand {
   readonly prompt: string;
@@ -47,7 +47,12 @@ export const recordBlobName = (requestId: string) => `${requestId}/request.json`
 
 /** Checks a generation request against the model's rules; throws one ValidationError listing every problem. */
 export function assertValidGeneration(command: Pick<GenerateImagesCommand, 'model' | 'prompt' | 'options'>): void {
-  const problems = checkImageOptions(command.model, command.prompt, command.options, 'generate');
+  assertValidOptions(command.model, command.prompt, command.options, 'generate');
+}
+
+/** Checks a request's parameters against the model's rules for the operation; throws one ValidationError listing every problem. */
+export function assertValidOptions(model: ImageModel, prompt: string, options: ImageOptions, operation: 'generate' | 'edit'): void {
+  const problems = checkImageOptions(model, prompt, options, operation);
   const first = problems[0];
   if (first) {
     throw new ValidationError(problems.length === 1 ? first.message : `The request has ${problems.length} problems; see details.`, {
@@ -65,37 +70,87 @@ export function assertValidGeneration(command: Pick<GenerateImagesCommand, 'mode
 export async function generateImages(
   command: GenerateImagesCommand,
   dependencies: GenerateImagesDependencies,
-  options: {
-    readonly abortSignal?: AbortSignal | undefined;
-    /** A job's id, so that a retried job writes to the same blob names instead of new ones. */
-    readonly requestId?: string | undefined;
-  } = {},
+  options: RequestOptions = {},
 ): Promise<GenerateImagesResult> {
   assertValidGeneration(command);
-  const { imageModel, imageStore, clock, ids } = dependencies;
+  return storeModelImages(
+    {
+      operation: 'generate',
+      model: command.model,
+      options: command.options,
+      user: command.user,
+      includeBase64: command.includeBase64,
+      recordedRequest: { prompt: command.prompt, model: command.model, user: command.user, ...command.options },
+    },
+    dependencies,
+    (sink, callOptions) =>
+      dependencies.imageModel.generateImages({ ...upstreamFields(command, dependencies.deploymentFor), style: command.options.style }, sink, callOptions),
+    options,
+  );
+}
+
+/** The upstream request fields generations and edits fill alike, from the caller's command. */
+export function upstreamFields(
+  command: Pick<GenerateImagesCommand, 'model' | 'prompt' | 'options' | 'user'>,
+  deploymentFor: (model: ImageModel) => string,
+): Omit<ImageGenerationRequest, 'style'> {
+  const { options } = command;
+  return {
+    model: command.model,
+    deployment: deploymentFor(command.model),
+    prompt: command.prompt,
+    n: options.n ?? 1,
+    size: options.size,
+    quality: options.quality,
+    outputFormat: options.outputFormat,
+    outputCompression: options.outputCompression,
+    background: options.background,
+    moderation: options.moderation,
+    user: command.user,
+  };
+}
+
+export interface RequestOptions {
+  readonly abortSignal?: AbortSignal | undefined;
+  /** A job's id, so that a retried job writes to the same blob names instead of new ones. */
+  readonly requestId?: string | undefined;
+}
+
+/** What the shared store-and-link path needs to know about a generation or an edit. */
+export interface ImageRequestDescription {
+  readonly operation: 'generate' | 'edit';
+  readonly model: ImageModel;
+  readonly options: ImageOptions;
+  readonly user?: string | undefined;
+  readonly includeBase64: boolean;
+  /** The request as `request.json` keeps it: parameters and descriptions of inputs, never image bytes. */
+  readonly recordedRequest: Readonly<Record<string, unknown>>;
+}
+
+/** One upstream call that streams its images into `sink`. */
+export type ImageModelCall = (sink: ImageSink, callOptions: CallOptions) => Promise<ImageGenerationResult>;
+
+/**
+ * The part generations and edits share: stages every image the upstream streams, checks them,
+ * commits them with their metadata, signs their links and writes the request record; on any
+ * failure, discards what was staged.
+ */
+export async function storeModelImages(
+  description: ImageRequestDescription,
+  dependencies: Pick<GenerateImagesDependencies, 'imageStore' | 'clock' | 'ids'>,
+  call: ImageModelCall,
+  options: RequestOptions = {},
+): Promise<GenerateImagesResult> {
+  const { imageStore, clock, ids } = dependencies;
   const requestId = options.requestId ?? ids.newId();
-  const requestedFormat = command.options.outputFormat ?? 'png';
+  const requestedFormat = description.options.outputFormat ?? 'png';
   const staged: StagedImage[] = [];
   try {
-    const generation = await imageModel.generateImages(
-      {
-        model: command.model,
-        deployment: dependencies.deploymentFor(command.model),
-        prompt: command.prompt,
-        n: command.options.n ?? 1,
-        size: command.options.size,
-        quality: command.options.quality,
-        outputFormat: command.options.outputFormat,
-        outputCompression: command.options.outputCompression,
-        background: command.options.background,
-        moderation: command.options.moderation,
-        style: command.options.style,
-        user: command.user,
-      },
+    const generation = await call(
       {
         openImage: (index) => {
           const image = imageStore.stageImage(imageBlobName(requestId, index, requestedFormat), {
-            keepBytes: command.includeBase64,
+            keepBytes: description.includeBase64,
             abortSignal: options.abortSignal,
           });
           staged.push(image);
@@ -109,14 +164,14 @@ export async function generateImages(
     const first = infos[0];
     if (!first) throw new UpstreamError('UpstreamInvalidResponse', 'The upstream answered without any image.');
     const size = generation.size && generation.size !== 'auto' ? generation.size : `${first.width}x${first.height}`;
-    const quality = generation.quality ?? command.options.quality ?? 'auto';
+    const quality = generation.quality ?? description.options.quality ?? 'auto';
     const metadata = {
-      model: command.model,
+      model: description.model,
       size,
       quality,
       format: requestedFormat,
       requestid: requestId,
-      ...(command.user === undefined ? {} : { user: encodeURIComponent(command.user) }),
+      ...(description.user === undefined ? {} : { user: encodeURIComponent(description.user) }),
     };
     const stored = await Promise.all(staged.map((image) => image.commit({ metadata })));
     const links = await Promise.all(stored.map((image) => imageStore.createReadLink(image.blobName)));
@@ -130,16 +185,16 @@ export async function generateImages(
     const result: GenerateImagesResult = {
       requestId,
       created: generation.created,
-      model: command.model,
+      model: description.model,
       size,
       quality,
       outputFormat: requestedFormat,
-      background: generation.background ?? command.options.background,
+      background: generation.background ?? description.options.background,
       images,
       usage: generation.usage,
       recordBlobName: recordBlobName(requestId),
     };
-    await imageStore.saveRecord(result.recordBlobName, toRecord(command, result, generation.upstreamRequestId, clock.now()), {
+    await imageStore.saveRecord(result.recordBlobName, toRecord(description, result, generation.upstreamRequestId, clock.now()), {
       abortSignal: options.abortSignal,
     });
     return result;
@@ -218,12 +273,12 @@ export async function loadStoredResult(
 }
 
 /** The full story of one request, stored beside its images: blob metadata cannot hold long or non-ASCII prompts. */
-function toRecord(command: GenerateImagesCommand, result: GenerateImagesResult, upstreamRequestId: string | undefined, completedAt: Date) {
+function toRecord(description: ImageRequestDescription, result: GenerateImagesResult, upstreamRequestId: string | undefined, completedAt: Date) {
   return {
     id: result.requestId,
-    operation: 'generate',
+    operation: description.operation,
     completedAt: completedAt.toISOString(),
-    request: { prompt: command.prompt, model: command.model, user: command.user, ...command.options },
+    request: description.recordedRequest,
     response: {
       created: result.created,
       size: result.size,

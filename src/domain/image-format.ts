@@ -11,6 +11,8 @@ export interface ImageInfo {
   readonly height: number;
   /** PNG only: whether the pixel format carries an alpha channel (RGBA, grey+alpha, or a tRNS chunk was seen). */
   readonly hasAlphaChannel?: boolean;
+  /** PNG only: the IHDR colour type (0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA). */
+  readonly pngColourType?: number;
 }
 
 export const CONTENT_TYPES: Readonly<Record<ImageType, string>> = {
@@ -56,7 +58,7 @@ function sniffPng(head: Uint8Array): SniffResult {
   if (head.length < 26) return 'need-more';
   if (ascii(head, 12, 16) !== 'IHDR') return 'unknown';
   const data = view(head);
-  const colourType = head[25];
+  const colourType = head[25] ?? 0;
   const alphaInPixels = colourType === 4 || colourType === 6;
   return {
     type: 'png',
@@ -64,6 +66,7 @@ function sniffPng(head: Uint8Array): SniffResult {
     width: data.getUint32(16),
     height: data.getUint32(20),
     hasAlphaChannel: alphaInPixels || hasTransparencyChunk(head),
+    pngColourType: colourType,
   };
 }
 

@@ -17,6 +17,22 @@ export interface ImageGenerationRequest {
   readonly user?: string | undefined;
 }
 
+/** One input file of an edit, already checked: its bytes stay in the chunks they arrived in, never joined. */
+export interface ImageUpload {
+  readonly fileName: string;
+  /** From the sniffed bytes, never from what the caller declared: the upstream checks the part type. */
+  readonly contentType: string;
+  readonly size: number;
+  readonly content: readonly Uint8Array[];
+}
+
+/** An edit: the generation parameters that apply to edits, the input images (the mask applies to the first) and their fidelity. */
+export interface ImageEditRequest extends Omit<ImageGenerationRequest, 'style'> {
+  readonly images: readonly ImageUpload[];
+  readonly mask?: ImageUpload | undefined;
+  readonly inputFidelity?: string | undefined;
+}
+
 /** Everything the upstream said about a finished generation except the image bytes, which went to the sink. */
 export interface ImageGenerationResult {
   readonly created: number;
@@ -48,6 +64,8 @@ export interface CallOptions {
 export interface ImageModelClient {
   /** Streams each generated image into `sink` and resolves once the whole upstream response was read and checked. */
   generateImages(request: ImageGenerationRequest, sink: ImageSink, options?: CallOptions): Promise<ImageGenerationResult>;
+  /** Sends the edit (inputs streamed from their chunks) and streams each resulting image into `sink`, like `generateImages`. */
+  editImages(request: ImageEditRequest, sink: ImageSink, options?: CallOptions): Promise<ImageGenerationResult>;
 }
 
 /** An image whose bytes are being written but that no reader can see until `commit`. */
@@ -83,6 +101,28 @@ export interface ImageStore {
   readRecord(blobName: string): Promise<unknown>;
   /** A read-only link to one blob, valid for the configured lifetime. */
   createReadLink(blobName: string): Promise<ReadLink>;
+}
+
+/** Where an edit may take its inputs by reference: the app's own containers, never an arbitrary URL. */
+export type InputContainer = 'images' | 'inbox';
+
+export interface InputBlob {
+  readonly size: number;
+  readonly content: readonly Uint8Array[];
+}
+
+export interface InputImageStore {
+  /**
+   * Reads one blob of the images or inbox container, calling `checkSize` with its declared length
+   * before reading and with the bytes read so far as they arrive, so that a blob over the caller's
+   * limit is refused without being read whole. Throws a ValidationError naming `target` when the
+   * blob does not exist.
+   */
+  readInputBlob(
+    container: InputContainer,
+    blobName: string,
+    options: { readonly target: string; readonly checkSize: (bytes: number) => void; readonly abortSignal?: AbortSignal | undefined },
+  ): Promise<InputBlob>;
 }
 
 export interface Clock {

@@ -2,12 +2,13 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 
 import { ValidationError } from '../domain/errors';
 import { generateImages } from '../domain/generate-images';
-import type { ImageModel } from '../domain/image-models';
+import type { ImageModel, ImageOptions } from '../domain/image-models';
 import { isImageModel } from '../domain/image-models';
 import type { Services } from '../services';
 import { toImagesResponse } from './images-response';
 import { handleAsJob, needsJob, readJobMode } from './jobs';
 import { readJsonBody } from './read-body';
+import type { ImageOptionFields } from './schemas';
 import { generateImagesBody } from './schemas';
 
 /** POST /images/generations: the upstream's request and response shape, with every image stored and linked. */
@@ -17,21 +18,7 @@ export function createGenerateImagesHandler(getServices: () => Promise<Services>
     const mode = readJobMode(request);
     const body = await readJsonBody(request, generateImagesBody, services.config.limits.maxJsonBodyBytes);
     const model = resolveModel(body.model, services);
-    const command = {
-      prompt: body.prompt,
-      model,
-      user: body.user,
-      options: {
-        n: body.n,
-        size: body.size,
-        quality: body.quality,
-        outputFormat: body.output_format,
-        outputCompression: body.output_compression,
-        background: body.background,
-        moderation: body.moderation,
-        style: body.style,
-      },
-    };
+    const command = { prompt: body.prompt, model, user: body.user, options: { ...imageOptionsOf(body), style: body.style } };
     if (needsJob(mode)) {
       if (body.response_format === 'b64_json') {
         throw new ValidationError('response_format b64_json is not available for jobs (async or Idempotency-Key); read the images from data[].url.', {
@@ -43,12 +30,31 @@ export function createGenerateImagesHandler(getServices: () => Promise<Services>
     }
     const result = await generateImages(
       { ...command, includeBase64: body.response_format === 'b64_json' },
-      { ...services, deploymentFor: (chosen) => services.config.openai.deployments.get(chosen) ?? chosen },
+      { ...services, deploymentFor: deploymentFor(services) },
     );
     context.info(`Generated ${result.images.length} image(s) as request ${result.requestId} with ${model}.`);
     return { status: 200, headers: { 'x-request-id': result.requestId }, jsonBody: toImagesResponse(result) };
   };
 }
+
+/** The parameters generations and edits share, from their wire names to the core's. */
+export function imageOptionsOf(fields: ImageOptionFields): ImageOptions {
+  return {
+    n: fields.n,
+    size: fields.size,
+    quality: fields.quality,
+    outputFormat: fields.output_format,
+    outputCompression: fields.output_compression,
+    background: fields.background,
+    moderation: fields.moderation,
+  };
+}
+
+/** The configured deployment of a model (a model without an entry is served by a deployment of its name). */
+export const deploymentFor =
+  (services: Pick<Services, 'config'>) =>
+  (model: ImageModel): string =>
+    services.config.openai.deployments.get(model) ?? model;
 
 export function resolveModel(requested: string | undefined, services: Pick<Services, 'config'>): ImageModel {
   const { deployments, defaultModel } = services.config.openai;

@@ -20,7 +20,7 @@ export async function readBodyBytes(request: HttpRequest, maxBytes: number): Pro
   return Buffer.concat(chunks, size);
 }
 
-const tooLarge = (maxBytes: number) => new PayloadTooLargeError(`The request body is larger than the ${maxBytes} bytes this endpoint accepts.`);
+export const tooLarge = (maxBytes: number) => new PayloadTooLargeError(`The request body is larger than the ${maxBytes} bytes this endpoint accepts.`);
 
 export function mediaTypeOf(request: HttpRequest): string {
   return (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -54,8 +54,12 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
   });
 }
 
+// `images[0].blob`, as a caller would write it.
+const targetOf = (path: readonly PropertyKey[]) =>
+  path.map((key, index) => (typeof key === 'number' ? `[${key}]` : `${index === 0 ? '' : '.'}${String(key)}`)).join('');
+
 function toDetails(issue: z.core.$ZodIssue): ErrorDetail[] {
-  const target = issue.path.map(String).join('.');
+  const target = targetOf(issue.path);
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => ({
       code: 'UnknownParameter',

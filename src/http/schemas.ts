@@ -1,16 +1,32 @@
 import { z } from 'zod';
 
 // Power Automate sends empty optional fields as null; treat them as absent.
-const withoutNulls = (value: unknown) =>
+export const withoutNulls = (value: unknown) =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
     ? Object.fromEntries(Object.entries(value).filter(([, field]) => field !== null))
     : value;
 
-const oneOf = <const T extends readonly [string, ...string[]]>(name: string, values: T, hint = '') =>
+export const oneOf = <const T extends readonly [string, ...string[]]>(name: string, values: T, hint = '') =>
   z.enum(values, { error: `${name} must be one of ${values.map((value) => `'${value}'`).join(', ')}${hint}.` });
 
 const wholeNumber = (name: string, min: number, max: number) =>
   z.number({ error: `${name} must be a number.` }).int(`${name} must be a whole number.`).min(min, `${name} must be at least ${min}.`).max(max, `${name} must be at most ${max}.`);
+
+/** The parameters generations and edits share, named and typed as the upstream names them. */
+export const imageOptionFields = {
+  model: z.string({ error: 'model must be a string.' }).optional(),
+  n: wholeNumber('n', 1, 10).optional(),
+  size: z.string({ error: "size must be a string such as '1024x1024'." }).optional(),
+  quality: z.string({ error: 'quality must be a string.' }).optional(),
+  user: z.string({ error: 'user must be a string.' }).max(256, 'user may be at most 256 characters.').optional(),
+  output_format: oneOf('output_format', ['png', 'jpeg'], ' (Azure OpenAI does not produce WebP)').optional(),
+  output_compression: wholeNumber('output_compression', 0, 100).optional(),
+  background: oneOf('background', ['transparent', 'opaque', 'auto']).optional(),
+  moderation: oneOf('moderation', ['low', 'auto']).optional(),
+  response_format: oneOf('response_format', ['url', 'b64_json']).optional(),
+};
+
+export type ImageOptionFields = z.infer<z.ZodObject<typeof imageOptionFields>>;
 
 /** The body of POST /images/generations: the upstream's shape, so existing clients work unchanged. */
 export const generateImagesBody = z.preprocess(
@@ -19,17 +35,8 @@ export const generateImagesBody = z.preprocess(
     prompt: z
       .string({ error: 'prompt is required: describe the image to generate.' })
       .refine((prompt) => prompt.trim().length > 0, 'prompt must not be empty.'),
-    model: z.string({ error: 'model must be a string.' }).optional(),
-    n: wholeNumber('n', 1, 10).optional(),
-    size: z.string({ error: "size must be a string such as '1024x1024'." }).optional(),
-    quality: z.string({ error: 'quality must be a string.' }).optional(),
-    user: z.string({ error: 'user must be a string.' }).max(256, 'user may be at most 256 characters.').optional(),
-    output_format: oneOf('output_format', ['png', 'jpeg'], ' (Azure OpenAI does not produce WebP)').optional(),
-    output_compression: wholeNumber('output_compression', 0, 100).optional(),
-    background: oneOf('background', ['transparent', 'opaque', 'auto']).optional(),
-    moderation: oneOf('moderation', ['low', 'auto']).optional(),
+    ...imageOptionFields,
     style: oneOf('style', ['vivid', 'natural']).optional(),
-    response_format: oneOf('response_format', ['url', 'b64_json']).optional(),
   }),
 );
 export type GenerateImagesBody = z.infer<typeof generateImagesBody>;

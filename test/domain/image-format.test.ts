@@ -26,10 +26,10 @@ function jpeg(width: number, height: number, app1Bytes = 0): Buffer {
 }
 
 describe('sniffImage', () => {
-  it('reads PNG dimensions and whether it has an alpha channel', () => {
-    expect(sniffImage(png(1536, 1024, 2))).toEqual({ type: 'png', contentType: 'image/png', width: 1536, height: 1024, hasAlphaChannel: false });
-    expect(sniffImage(png(64, 48, 6))).toMatchObject({ width: 64, height: 48, hasAlphaChannel: true });
-    expect(sniffImage(png(64, 48, 3, [chunk('PLTE', Buffer.alloc(3)), chunk('tRNS', Buffer.from([0]))]))).toMatchObject({ hasAlphaChannel: true });
+  it('reads PNG dimensions, colour type and whether it has an alpha channel', () => {
+    expect(sniffImage(png(1536, 1024, 2))).toEqual({ type: 'png', contentType: 'image/png', width: 1536, height: 1024, hasAlphaChannel: false, pngColourType: 2 });
+    expect(sniffImage(png(64, 48, 6))).toMatchObject({ width: 64, height: 48, hasAlphaChannel: true, pngColourType: 6 });
+    expect(sniffImage(png(64, 48, 3, [chunk('PLTE', Buffer.alloc(3)), chunk('tRNS', Buffer.from([0]))]))).toMatchObject({ hasAlphaChannel: true, pngColourType: 3 });
   });
 
   it('reads JPEG dimensions past large APP segments', () => {

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
+
 import { encode as encodeJpeg } from 'jpeg-js';
 
 import { editColour } from '../../emulator/images/render';
 import type { RunningEmulator } from '../../emulator/server';
 import { startEmulator } from '../../emulator/server';
 import type { FormFile } from './helpers';
-import { KEY, call, deploymentUrl, edit, errorOf, imagesOf, imagesResponseSchema, makePng, patternSamples, pixelOf, readJpeg, readPng } from './helpers';
+import { KEY, call, deploymentUrl, edit, errorOf, imagesOf, imagesResponseSchema, makePng, patternSamples, pixelOf, readJpeg, readPng, webpHeader } from './helpers';
 
 const WIDTH = 96;
 const HEIGHT = 64;
@@ -79,7 +81,7 @@ describe('emulator edits', () => {
     expect(pixelOf(output, 1023, 1023)).toEqual(original.map((value, c) => (value * 3 + (colour[c] ?? 0)) >> 2));
   });
 
-  it('answers n edits, each painted with its own colour, from several images sent as image[]', async () => {
+  it('answers n edits, each painted with its own colour, from several images sent as image[], and records a hash of every part', async () => {
     const prompt = 'two variations';
     const files: FormFile[] = [
       { ...image, name: 'image[]' },
@@ -91,13 +93,14 @@ describe('emulator edits', () => {
     const [first, second] = imagesOf(result).map((bytes) => readPng(bytes));
     expect(first && pixelOf(first, 20, 30)).toEqual([...editColour(prompt, 0)]);
     expect(second && pixelOf(second, 20, 30)).toEqual([...editColour(prompt, 1)]);
+    const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
     expect(emulator.requests[0]).toMatchObject({
       operation: 'edits',
       body: { prompt, n: '2' },
       files: [
-        { field: 'image[]', contentType: 'image/png', size: inputPng.length },
-        { field: 'image[]', contentType: 'image/png', size: inputPng.length },
-        { field: 'mask', contentType: 'image/png' },
+        { field: 'image[]', contentType: 'image/png', size: inputPng.length, sha256: sha256(inputPng) },
+        { field: 'image[]', contentType: 'image/png', size: inputPng.length, sha256: sha256(inputPng) },
+        { field: 'mask', contentType: 'image/png', size: mask.bytes.length, sha256: sha256(mask.bytes) },
       ],
     });
   });
@@ -228,15 +231,3 @@ describe('emulator edits', () => {
     });
   });
 });
-
-/** The head of a WebP file (VP8X): enough for the dimensions, which is all the emulator reads of WebP. */
-function webpHeader(width: number, height: number): Buffer {
-  const bytes = Buffer.alloc(30);
-  bytes.write('RIFF', 0, 'latin1');
-  bytes.writeUInt32LE(22, 4);
-  bytes.write('WEBPVP8X', 8, 'latin1');
-  bytes.writeUInt32LE(10, 16);
-  bytes.writeUIntLE(width - 1, 24, 3);
-  bytes.writeUIntLE(height - 1, 27, 3);
-  return bytes;
-}

@@ -305,3 +305,15 @@ export async function edit(
   const url = options.url ?? deploymentUrl(base, options.deployment ?? 'gpt-image-1', 'edits', options.apiVersion === undefined ? API_VERSION : options.apiVersion);
   return call(url, { headers: { 'api-key': KEY, 'content-type': contentType, ...options.headers }, body });
 }
+
+/** The head of a WebP file (VP8X): enough for the dimensions, which is all the emulator reads of WebP. */
+export function webpHeader(width: number, height: number): Buffer {
+  const bytes = Buffer.alloc(30);
+  bytes.write('RIFF', 0, 'latin1');
+  bytes.writeUInt32LE(22, 4);
+  bytes.write('WEBPVP8X', 8, 'latin1');
+  bytes.writeUInt32LE(10, 16);
+  bytes.writeUIntLE(width - 1, 24, 3);
+  bytes.writeUIntLE(height - 1, 27, 3);
+  return bytes;
+}

@@ -1,8 +1,9 @@
-import type { CallOptions, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../../src/domain/ports';
+import type { CallOptions, ImageEditRequest, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../../src/domain/ports';
 
-/** Answers each call with the scripted images (streamed into the sink in small pieces) or error. */
+/** Answers each call (generation or edit) with the scripted images (streamed into the sink in small pieces) or error. */
 export class FakeImageModelClient implements ImageModelClient {
   readonly calls: { request: ImageGenerationRequest; options: CallOptions }[] = [];
+  readonly editCalls: { request: ImageEditRequest; options: CallOptions }[] = [];
   private readonly script: (Buffer[] | Error)[] = [];
 
   willReturn(...images: Buffer[]): this {
@@ -15,8 +16,17 @@ export class FakeImageModelClient implements ImageModelClient {
     return this;
   }
 
-  async generateImages(request: ImageGenerationRequest, sink: ImageSink, options: CallOptions = {}): Promise<ImageGenerationResult> {
+  generateImages(request: ImageGenerationRequest, sink: ImageSink, options: CallOptions = {}): Promise<ImageGenerationResult> {
     this.calls.push({ request, options });
+    return this.answer(sink);
+  }
+
+  editImages(request: ImageEditRequest, sink: ImageSink, options: CallOptions = {}): Promise<ImageGenerationResult> {
+    this.editCalls.push({ request, options });
+    return this.answer(sink);
+  }
+
+  private async answer(sink: ImageSink): Promise<ImageGenerationResult> {
     const next = this.script.shift();
     if (next === undefined) throw new Error('FakeImageModelClient: no scripted answer left');
     if (next instanceof Error) throw next;

@@ -3,12 +3,14 @@ import type { Services } from '../../src/services';
 import { FakeImageModelClient } from './fake-image-model-client';
 import { InMemoryDocumentStore, RecordingJobQueue } from './in-memory-documents';
 import { InMemoryImageStore } from './in-memory-image-store';
+import { InMemoryInputImageStore } from './in-memory-input-image-store';
 
 export interface FakeServices extends Services {
   readonly imageModel: FakeImageModelClient;
   readonly imageStore: InMemoryImageStore;
   readonly documents: InMemoryDocumentStore;
   readonly jobQueue: RecordingJobQueue;
+  readonly inputImages: InMemoryInputImageStore;
 }
 
 export function makeFakeServices(env: Record<string, string> = {}): FakeServices {
@@ -22,6 +24,7 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
     }),
     imageModel: new FakeImageModelClient(),
     imageStore: new InMemoryImageStore(),
+    inputImages: new InMemoryInputImageStore(),
     clock: { now: () => new Date('2026-11-25T12:00:00Z') },
     ids: { newId: () => `request-${++next}` },
     checkStorage: () => Promise.resolve(),

@@ -1,0 +1,13 @@
+import { app } from '@azure/functions';
+
+import { createEditImagesHandler } from '../http/edit-images-handler';
+import { withErrorHandling } from '../http/error-response';
+import { getServices } from '../services';
+
+// The path the `openai` SDK calls with baseURL set to `<app>/api/v1`: the same handler as images/edits.
+app.http('openai-v1-images-edits', {
+  methods: ['POST'],
+  route: 'v1/images/edits',
+  authLevel: 'function',
+  handler: withErrorHandling(createEditImagesHandler(getServices)),
+});
