@@ -59,15 +59,20 @@ export function createServices(config: AppConfig): Services {
   }
   const container = serviceClient.getContainerClient(config.storage.containers.images);
   const inbox = serviceClient.getContainerClient(config.storage.containers.inbox);
+  const jobs = serviceClient.getContainerClient(config.storage.containers.jobs);
+  const outputs = serviceClient.getContainerClient(config.storage.containers.outputs);
+  const imageStoreFor = (target: typeof container) =>
+    new BlobImageStore({ container: target, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock });
 
   return {
     config,
     imageModel,
-    imageStore: new BlobImageStore({ container, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock }),
-    inputImages: new BlobInputImageStore({ images: container, inbox }),
+    imageStore: imageStoreFor(container),
+    outputStore: imageStoreFor(outputs),
+    inputImages: new BlobInputImageStore({ images: container, inbox, jobs }),
     clock,
     ids: { newId: () => randomUUID() },
-    documents: new BlobDocumentStore(serviceClient.getContainerClient(config.storage.containers.jobs)),
+    documents: new BlobDocumentStore(jobs),
     jobQueue: new StorageJobQueue(queueServiceClient.getQueueClient(config.storage.queues.jobs)),
     checkStorage: async () => {
       await container.getProperties();

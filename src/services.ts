@@ -7,6 +7,8 @@ export interface Services {
   readonly config: AppConfig;
   readonly imageModel: ImageModelClient;
   readonly imageStore: ImageStore;
+  /** Results of blob-triggered edits (the outputs container). */
+  readonly outputStore: ImageStore;
   /** Edit inputs referenced by blob name (images and inbox containers). */
   readonly inputImages: InputImageStore;
   readonly clock: Clock;

@@ -3,9 +3,9 @@ import { RestError } from '@azure/storage-blob';
 import { Readable } from 'node:stream';
 
 import { AppError, StorageError, ValidationError } from '../domain/errors';
-import type { InputBlob, InputContainer, InputImageStore } from '../domain/ports';
+import type { ImageUpload, InputBlob, InputContainer, InputImageStore } from '../domain/ports';
 
-/** Edit inputs referenced by name in the app's own images and inbox containers, read with the app's identity. */
+/** Edit inputs referenced by name in the app's own containers, read with the app's identity; job inputs kept in the jobs container. */
 export class BlobInputImageStore implements InputImageStore {
   constructor(private readonly containers: Readonly<Record<InputContainer, ContainerClient>>) {}
 
@@ -46,5 +46,15 @@ export class BlobInputImageStore implements InputImageStore {
       throw new StorageError(`Could not read ${container}/${blobName} from Blob Storage.`, error);
     }
     return { size, content };
+  }
+
+  async saveJobInput(blobName: string, upload: ImageUpload): Promise<void> {
+    try {
+      await this.containers.jobs.getBlockBlobClient(blobName).uploadStream(Readable.from(upload.content), undefined, undefined, {
+        blobHTTPHeaders: { blobContentType: upload.contentType },
+      });
+    } catch (error: unknown) {
+      throw new StorageError(`Could not keep ${blobName} for the job.`, error);
+    }
   }
 }

@@ -3,10 +3,12 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
 import { AppError, ConflictError, NotFoundError, StorageError, UpstreamError, UpstreamThrottledError } from './errors';
+import type { EditImagesCommand, EditInputs, EditLimits, RawEditInput } from './edit-images';
+import { checkInputSize, editImages, prepareEditInputs } from './edit-images';
 import type { GenerateImagesCommand, GenerateImagesDependencies, GenerateImagesResult } from './generate-images';
-import { assertValidGeneration, generateImages, loadStoredResult } from './generate-images';
+import { assertValidGeneration, assertValidOptions, generateImages, loadStoredResult } from './generate-images';
 import { IMAGE_MODELS } from './image-models';
-import type { DocumentStore, JobQueue, Versioned } from './ports';
+import type { DocumentStore, ImageStore, InputImageStore, JobQueue, Versioned } from './ports';
 
 /**
  * Image work as jobs: recorded before it starts, run by a queue worker (or inline), and readable by
@@ -17,8 +19,47 @@ import type { DocumentStore, JobQueue, Versioned } from './ports';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export const FINISHED: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled']);
 
+/** An edit input kept in storage for the job: its own copy (jobs container) or the uploaded blob (inbox). */
+export interface StoredEditInput {
+  readonly container: 'jobs' | 'inbox';
+  readonly blobName: string;
+  /** The field the caller sent it in, for error targets. */
+  readonly target: string;
+  readonly fileName?: string | undefined;
+}
+
+export interface StoredEditInputs {
+  readonly images: readonly StoredEditInput[];
+  readonly mask?: StoredEditInput | undefined;
+}
+
+export type GenerateJobCommand = Omit<GenerateImagesCommand, 'includeBase64'>;
+export type EditJobCommand = Omit<EditImagesCommand, 'includeBase64' | 'inputs'>;
+
+/**
+ * Where a job's images and record go: by default the images container under the job id; blob-triggered
+ * edits write to the outputs container under a prefix derived from the source blob.
+ */
+export interface ResultLocation {
+  readonly store: 'images' | 'outputs';
+  readonly prefix: string;
+}
+
 /** What the job does; JSON, because it travels through storage. */
-export type JobRequest = { readonly operation: 'generate'; readonly command: Omit<GenerateImagesCommand, 'includeBase64'> };
+export type JobRequest = (
+  | { readonly operation: 'generate'; readonly command: GenerateJobCommand }
+  | { readonly operation: 'edit'; readonly command: EditJobCommand; readonly inputs: StoredEditInputs }
+) & { readonly result?: ResultLocation | undefined };
+
+/** The work to submit: inputs with their bytes (kept for the job) or already in storage (the inbox). */
+export type JobSpec =
+  | { readonly operation: 'generate'; readonly command: GenerateJobCommand }
+  | {
+      readonly operation: 'edit';
+      readonly command: EditJobCommand;
+      readonly inputs: EditInputs | StoredEditInputs;
+      readonly result?: ResultLocation | undefined;
+    };
 
 /** An AppError as stored: enough to answer the caller exactly as the synchronous call would have. */
 export interface JobError {
@@ -55,13 +96,22 @@ const jobErrorSchema = z.object({
   details: z.unknown().optional(),
 });
 
+const commandSchema = z.object({ prompt: z.string(), model: z.enum(IMAGE_MODELS), options: z.record(z.string(), z.unknown()), user: z.string().optional() });
+const storedInputSchema = z.object({ container: z.enum(['jobs', 'inbox']), blobName: z.string(), target: z.string(), fileName: z.string().optional() });
+const resultLocationSchema = z.object({ store: z.enum(['images', 'outputs']), prefix: z.string() }).optional();
+
 const jobRecordSchema = z.object({
   id: z.string(),
   status: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']),
-  request: z.object({
-    operation: z.literal('generate'),
-    command: z.object({ prompt: z.string(), model: z.enum(IMAGE_MODELS), options: z.record(z.string(), z.unknown()), user: z.string().optional() }),
-  }),
+  request: z.discriminatedUnion('operation', [
+    z.object({ operation: z.literal('generate'), command: commandSchema, result: resultLocationSchema }),
+    z.object({
+      operation: z.literal('edit'),
+      command: commandSchema,
+      inputs: z.object({ images: z.array(storedInputSchema).min(1), mask: storedInputSchema.optional() }),
+      result: resultLocationSchema,
+    }),
+  ]),
   createdAt: z.string(),
   updatedAt: z.string(),
   startedAt: z.string().optional(),
@@ -79,7 +129,11 @@ const idempotencyClaimSchema = z.object({ jobId: z.string(), requestHash: z.stri
 export interface JobDependencies extends GenerateImagesDependencies {
   readonly documents: DocumentStore;
   readonly queue: JobQueue;
+  readonly inputImages: InputImageStore;
+  /** Where blob-triggered edits put their results. */
+  readonly outputStore: ImageStore;
   readonly settings: {
+    readonly editLimits: EditLimits;
     /** How long a job may run before it is reported failed. */
     readonly maxRunInMs: number;
     /** How long one attempt may own a running job (the upstream deadline and some slack). */
@@ -104,18 +158,24 @@ export interface SubmitOptions {
   readonly idempotencyKey?: string | undefined;
   /** Put the job on the queue (async mode); otherwise the caller runs it with `runJob` right away. */
   readonly enqueue: boolean;
+  /**
+   * A job id derived from the work itself (a blob-triggered edit's source and content): a second
+   * submission of the same work finds the first job instead of creating another.
+   */
+  readonly jobId?: string | undefined;
 }
 
 /**
  * Records a job after checking the request as the synchronous path would. With an Idempotency-Key,
  * the same key and body return the job the key first created; another body under that key is a 409.
  */
-export async function submitJob(request: JobRequest, options: SubmitOptions, dependencies: JobDependencies): Promise<SubmittedJob> {
-  assertValidGeneration(request.command);
+export async function submitJob(spec: JobSpec, options: SubmitOptions, dependencies: JobDependencies): Promise<SubmittedJob> {
+  if (spec.operation === 'generate') assertValidGeneration(spec.command);
+  else assertValidOptions(spec.command.model, spec.command.prompt, spec.command.options, 'edit');
   const { documents, clock, ids } = dependencies;
   const now = clock.now();
-  const requestHash = sha256(canonicalJson(request));
-  const id = ids.newId();
+  const requestHash = sha256(canonicalJson(fingerprintOf(spec)));
+  const id = options.jobId ?? ids.newId();
   // With a key, the token derives from key and job so that a replay can hand the same link out again;
   // without one, it is random and shown once.
   const accessToken = options.idempotencyKey === undefined ? randomBytes(24).toString('base64url') : deriveToken(options.idempotencyKey, id);
@@ -134,20 +194,53 @@ export async function submitJob(request: JobRequest, options: SubmitOptions, dep
       // The claim was written but its job was not (a crash in between): this request creates it.
     }
   }
+  if (options.jobId !== undefined) {
+    const existing = await readJob(options.jobId, dependencies);
+    if (existing) return { job: existing.value, replayed: true, accessToken };
+  }
 
   const job: JobRecord = {
     id,
     status: 'queued',
-    request,
+    request: await toJobRequest(spec, id, dependencies),
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
     attempts: 0,
     accessTokenHash: sha256(accessToken),
     requestHash,
   };
-  if ((await documents.create(jobName(id), job)) === undefined) throw new StorageError(`Job ${id} exists already.`);
+  if ((await documents.create(jobName(id), job)) === undefined) {
+    const raced = options.jobId === undefined ? undefined : await readJob(id, dependencies);
+    if (raced) return { job: raced.value, replayed: true, accessToken };
+    throw new StorageError(`Job ${id} exists already.`);
+  }
   if (options.enqueue) await dependencies.queue.enqueue(id);
   return { job, replayed: false, accessToken };
+}
+
+/** What makes two submissions the same request: parameters and the inputs' content, not where they were kept. */
+function fingerprintOf(spec: JobSpec): unknown {
+  if (spec.operation === 'generate') return spec;
+  const { inputs } = spec;
+  const describe = (input: { readonly target: string } & ({ readonly sha256: string } | { readonly blobName: string })) =>
+    'sha256' in input ? { target: input.target, sha256: input.sha256 } : { target: input.target, blob: input.blobName };
+  return { operation: 'edit', command: spec.command, result: spec.result, images: inputs.images.map(describe), mask: inputs.mask && describe(inputs.mask) };
+}
+
+/** Keeps an edit's uploaded inputs in the jobs container, so the job can run anywhere, later. */
+async function toJobRequest(spec: JobSpec, jobId: string, dependencies: JobDependencies): Promise<JobRequest> {
+  if (spec.operation === 'generate') return spec;
+  const { inputs } = spec;
+  if (!('sha256' in (inputs.images[0] ?? {}))) return { ...spec, inputs: inputs as StoredEditInputs };
+  const uploaded = inputs as EditInputs;
+  const keep = async (input: EditInputs['images'][number], name: string): Promise<StoredEditInput> => {
+    const blobName = `inputs/${jobId}/${name}-${input.fileName}`;
+    await dependencies.inputImages.saveJobInput(blobName, input);
+    return { container: 'jobs', blobName, target: input.target, fileName: input.fileName };
+  };
+  const images = await Promise.all(uploaded.images.map((input, index) => keep(input, String(index))));
+  const mask = uploaded.mask && (await keep(uploaded.mask, 'mask'));
+  return { operation: 'edit', command: spec.command, inputs: { images, mask }, result: spec.result };
 }
 
 /** Returns the live claim for this key, or undefined when this call made the claim for `jobId`. */
@@ -216,10 +309,19 @@ async function reportOverdue(found: Versioned<JobRecord>, dependencies: JobDepen
   return etag === undefined ? ((await readJob(job.id, dependencies)) ?? found) : { value: failed, etag };
 }
 
+/** The store and blob-name prefix of a job's results. */
+function resultTarget(job: JobRecord, dependencies: Pick<JobDependencies, 'imageStore' | 'outputStore'>): { imageStore: ImageStore; prefix: string } {
+  const location = job.request.result;
+  return location
+    ? { imageStore: location.store === 'outputs' ? dependencies.outputStore : dependencies.imageStore, prefix: location.prefix }
+    : { imageStore: dependencies.imageStore, prefix: job.id };
+}
+
 /** The stored images of a succeeded job, with fresh links. */
-export async function jobResult(job: JobRecord, dependencies: Pick<JobDependencies, 'imageStore'>): Promise<GenerateImagesResult> {
-  const result = await loadStoredResult(job.id, dependencies);
-  if (!result) throw new StorageError(`Job ${job.id} succeeded but its record is missing from the images container.`);
+export async function jobResult(job: JobRecord, dependencies: Pick<JobDependencies, 'imageStore' | 'outputStore'>): Promise<GenerateImagesResult> {
+  const { imageStore, prefix } = resultTarget(job, dependencies);
+  const result = await loadStoredResult(prefix, { imageStore });
+  if (!result) throw new StorageError(`Job ${job.id} succeeded but its record ${prefix}/request.json is missing.`);
   return result;
 }
 
@@ -283,9 +385,8 @@ export async function runJob(id: string, dependencies: JobDependencies): Promise
   const job = claimed.value;
   try {
     // An earlier attempt may have finished the work and died before recording it.
-    if ((await loadStoredResult(id, dependencies)) === undefined) {
-      await generateImages({ ...job.request.command, includeBase64: false }, dependencies, { requestId: id });
-    }
+    const { imageStore, prefix } = resultTarget(job, dependencies);
+    if ((await loadStoredResult(prefix, { imageStore })) === undefined) await perform(job, { ...dependencies, imageStore }, prefix);
     return { kind: 'finished', job: await settle(claimed, finish(job, 'succeeded', dependencies), dependencies) };
   } catch (error: unknown) {
     if (error instanceof UpstreamThrottledError) {
@@ -304,6 +405,26 @@ export async function runJob(id: string, dependencies: JobDependencies): Promise
     const failed = finish(job, 'failed', dependencies, toJobError(error));
     return { kind: 'finished', job: await settle(claimed, failed, dependencies) };
   }
+}
+
+async function perform(job: JobRecord, dependencies: JobDependencies, requestId: string): Promise<void> {
+  const { request } = job;
+  if (request.operation === 'generate') {
+    await generateImages({ ...request.command, includeBase64: false }, dependencies, { requestId });
+    return;
+  }
+  const limits = dependencies.settings.editLimits;
+  const read = async (input: StoredEditInput, role: 'image' | 'mask'): Promise<RawEditInput> => {
+    const blob = await dependencies.inputImages.readInputBlob(input.container, input.blobName, {
+      target: input.target,
+      checkSize: (bytes) => checkInputSize(role, input.target, bytes, limits),
+    });
+    return { target: input.target, fileName: input.fileName, size: blob.size, content: blob.content };
+  };
+  const images = await Promise.all(request.inputs.images.map((input) => read(input, 'image')));
+  const mask = request.inputs.mask && (await read(request.inputs.mask, 'mask'));
+  const inputs = prepareEditInputs({ images, mask, imagesTarget: request.inputs.images[0]?.target ?? 'images' }, limits);
+  await editImages({ ...request.command, includeBase64: false, inputs }, dependencies, { requestId });
 }
 
 /** Ends a job whose retries ran out (its queue message went to the poison queue). */

@@ -104,7 +104,8 @@ export interface ImageStore {
 }
 
 /** Where an edit may take its inputs by reference: the app's own containers, never an arbitrary URL. */
-export type InputContainer = 'images' | 'inbox';
+/** `jobs` holds the inputs of queued edit jobs; callers may only reference `images` and `inbox`. */
+export type InputContainer = 'images' | 'inbox' | 'jobs';
 
 export interface InputBlob {
   readonly size: number;
@@ -123,6 +124,8 @@ export interface InputImageStore {
     blobName: string,
     options: { readonly target: string; readonly checkSize: (bytes: number) => void; readonly abortSignal?: AbortSignal | undefined },
   ): Promise<InputBlob>;
+  /** Keeps an edit's input for a job that runs later (jobs container). */
+  saveJobInput(blobName: string, upload: ImageUpload): Promise<void>;
 }
 
 export interface Clock {

@@ -8,6 +8,7 @@ import type { EditImagesFields } from './edit-schemas';
 import { editImagesFormFields } from './edit-schemas';
 import { deploymentFor, imageOptionsOf, resolveModel } from './generate-images-handler';
 import { toImagesResponse } from './images-response';
+import { editLimitsOf, handleAsJob, needsJob, readJobMode, refuseInlineImagesForJobs } from './jobs';
 import { mediaTypeOf, parseWith } from './read-body';
 import { readEditForm } from './read-edit-form';
 import { readEditJson } from './read-edit-json';
@@ -29,27 +30,18 @@ export function createEditImagesHandler(getServices: () => Promise<Services>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const services = await getServices();
     const { limits } = services.config;
-    const editLimits: EditLimits & { maxBodyBytes: number } = {
-      maxImageBytes: limits.maxEditImageBytes,
-      maxMaskBytes: limits.maxEditMaskBytes,
-      maxTotalBytes: limits.maxEditBodyBytes,
-      maxBodyBytes: limits.maxEditBodyBytes,
-    };
+    const editLimits = { ...editLimitsOf(services.config), maxBodyBytes: limits.maxEditBodyBytes };
+    const mode = readJobMode(request);
     const edit = await readEditRequest(request, services, editLimits);
     const inputs = prepareEditInputs({ images: edit.images, mask: edit.mask, imagesTarget: edit.imagesTarget }, editLimits);
     const { fields } = edit;
     const model = resolveModel(fields.model, services);
-    const result = await editImages(
-      {
-        prompt: fields.prompt,
-        model,
-        user: fields.user,
-        includeBase64: fields.response_format === 'b64_json',
-        inputs,
-        options: { ...imageOptionsOf(fields), inputFidelity: fields.input_fidelity },
-      },
-      { ...services, deploymentFor: deploymentFor(services) },
-    );
+    const command = { prompt: fields.prompt, model, user: fields.user, options: { ...imageOptionsOf(fields), inputFidelity: fields.input_fidelity } };
+    if (needsJob(mode)) {
+      refuseInlineImagesForJobs(fields.response_format);
+      return handleAsJob(request, { operation: 'edit', command, inputs }, mode, services);
+    }
+    const result = await editImages({ ...command, includeBase64: fields.response_format === 'b64_json', inputs }, { ...services, deploymentFor: deploymentFor(services) });
     context.info(`Edited ${inputs.images.length} input image(s) into ${result.images.length} as request ${result.requestId} with ${model}.`);
     return { status: 200, headers: { 'x-request-id': result.requestId }, jsonBody: toImagesResponse(result) };
   };

@@ -6,7 +6,7 @@ import type { ImageModel, ImageOptions } from '../domain/image-models';
 import { isImageModel } from '../domain/image-models';
 import type { Services } from '../services';
 import { toImagesResponse } from './images-response';
-import { handleAsJob, needsJob, readJobMode } from './jobs';
+import { handleAsJob, needsJob, readJobMode, refuseInlineImagesForJobs } from './jobs';
 import { readJsonBody } from './read-body';
 import type { ImageOptionFields } from './schemas';
 import { generateImagesBody } from './schemas';
@@ -20,12 +20,7 @@ export function createGenerateImagesHandler(getServices: () => Promise<Services>
     const model = resolveModel(body.model, services);
     const command = { prompt: body.prompt, model, user: body.user, options: { ...imageOptionsOf(body), style: body.style } };
     if (needsJob(mode)) {
-      if (body.response_format === 'b64_json') {
-        throw new ValidationError('response_format b64_json is not available for jobs (async or Idempotency-Key); read the images from data[].url.', {
-          code: 'UnsupportedParameter',
-          target: 'response_format',
-        });
-      }
+      refuseInlineImagesForJobs(body.response_format);
       return handleAsJob(request, { operation: 'generate', command }, mode, services);
     }
     const result = await generateImages(

@@ -2,8 +2,10 @@ import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ValidationError } from '../domain/errors';
-import type { JobDependencies, JobRecord, JobRequest } from '../domain/image-jobs';
+import type { JobDependencies, JobRecord, JobSpec } from '../domain/image-jobs';
 import { FINISHED, jobErrorToAppError, jobResult, readJobWithToken, runJob, submitJob } from '../domain/image-jobs';
+import type { AppConfig } from '../config';
+import type { EditLimits } from '../domain/edit-images';
 import type { Services } from '../services';
 import { toImagesResponse } from './images-response';
 
@@ -40,6 +42,16 @@ export function readJobMode(request: HttpRequest): JobMode {
   };
 }
 
+/** Jobs answer with links only: their results are read later, from storage. */
+export function refuseInlineImagesForJobs(responseFormat: string | undefined): void {
+  if (responseFormat === 'b64_json') {
+    throw new ValidationError('response_format b64_json is not available for jobs (async or Idempotency-Key); read the images from data[].url.', {
+      code: 'UnsupportedParameter',
+      target: 'response_format',
+    });
+  }
+}
+
 /** True when the request must go through a job rather than the plain synchronous path. */
 export const needsJob = (mode: JobMode): boolean => mode.async || mode.idempotencyKey !== undefined;
 
@@ -51,6 +63,7 @@ export function jobDependencies(services: Services): JobDependencies {
     documents: services.documents,
     queue: services.jobQueue,
     settings: {
+      editLimits: editLimitsOf(config),
       maxRunInMs: config.jobs.maxRunInMs,
       // One attempt owns a job for as long as one upstream call may take, plus time to store the result.
       leaseInMs: config.openai.timeoutInMs + 60_000,
@@ -59,14 +72,19 @@ export function jobDependencies(services: Services): JobDependencies {
   };
 }
 
+export function editLimitsOf(config: AppConfig): EditLimits {
+  const { limits } = config;
+  return { maxImageBytes: limits.maxEditImageBytes, maxMaskBytes: limits.maxEditMaskBytes, maxTotalBytes: limits.maxEditBodyBytes };
+}
+
 /**
  * Submits the work as a job and answers as the caller asked: async callers get 202 at once (or the
  * result if it is ready within `wait`); synchronous callers with an Idempotency-Key have the job run
  * here and now, unless an earlier request with the key already did (then they get its outcome).
  */
-export async function handleAsJob(request: HttpRequest, jobRequest: JobRequest, mode: JobMode, services: Services): Promise<HttpResponseInit> {
+export async function handleAsJob(request: HttpRequest, spec: JobSpec, mode: JobMode, services: Services): Promise<HttpResponseInit> {
   const dependencies = jobDependencies(services);
-  const submitted = await submitJob(jobRequest, { idempotencyKey: mode.idempotencyKey, enqueue: mode.async }, dependencies);
+  const submitted = await submitJob(spec, { idempotencyKey: mode.idempotencyKey, enqueue: mode.async }, dependencies);
   let job = submitted.job;
   if (!mode.async && job.status === 'queued') {
     const outcome = await runJob(job.id, dependencies);

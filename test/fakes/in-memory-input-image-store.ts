@@ -1,5 +1,5 @@
 import { ValidationError } from '../../src/domain/errors';
-import type { InputBlob, InputContainer, InputImageStore } from '../../src/domain/ports';
+import type { ImageUpload, InputBlob, InputContainer, InputImageStore } from '../../src/domain/ports';
 
 /** Input blobs in memory, keyed `container/name`; hands them out in small chunks as a download would. */
 export class InMemoryInputImageStore implements InputImageStore {
@@ -18,5 +18,10 @@ export class InMemoryInputImageStore implements InputImageStore {
     const content: Buffer[] = [];
     for (let offset = 0; offset < bytes.length; offset += 1000) content.push(bytes.subarray(offset, offset + 1000));
     return Promise.resolve({ size: bytes.length, content });
+  }
+
+  saveJobInput(blobName: string, upload: ImageUpload): Promise<void> {
+    this.blobs.set(`jobs/${blobName}`, Buffer.concat(upload.content));
+    return Promise.resolve();
   }
 }

@@ -24,6 +24,7 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
     }),
     imageModel: new FakeImageModelClient(),
     imageStore: new InMemoryImageStore(),
+    outputStore: new InMemoryImageStore(),
     inputImages: new InMemoryInputImageStore(),
     clock: { now: () => new Date('2026-11-25T12:00:00Z') },
     ids: { newId: () => `request-${++next}` },
