@@ -8,6 +8,7 @@ import { Agent } from 'undici';
 import { AzureOpenAIImagesClient } from './adapters/azure-openai-images-client';
 import { BlobDocumentStore } from './adapters/blob-document-store';
 import { BlobImageStore } from './adapters/blob-image-store';
+import { BlobInboxStore } from './adapters/blob-inbox-store';
 import { BlobInputImageStore } from './adapters/blob-input-image-store';
 import type { BlobSasSigner } from './adapters/blob-sas';
 import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas';
@@ -69,6 +70,7 @@ export function createServices(config: AppConfig): Services {
     imageModel,
     imageStore: imageStoreFor(container),
     outputStore: imageStoreFor(outputs),
+    inbox: new BlobInboxStore(inbox),
     inputImages: new BlobInputImageStore({ images: container, inbox, jobs }),
     clock,
     ids: { newId: () => randomUUID() },

@@ -1,6 +1,6 @@
 import type { AppConfig } from './config';
 import { loadConfig } from './config';
-import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InputImageStore, JobQueue } from './domain/ports';
+import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InboxStore, InputImageStore, JobQueue } from './domain/ports';
 
 /** Everything the handlers need, built once per process from the validated configuration. */
 export interface Services {
@@ -9,6 +9,8 @@ export interface Services {
   readonly imageStore: ImageStore;
   /** Results of blob-triggered edits (the outputs container). */
   readonly outputStore: ImageStore;
+  /** Uploads that trigger edits. */
+  readonly inbox: InboxStore;
   /** Edit inputs referenced by blob name (images and inbox containers). */
   readonly inputImages: InputImageStore;
   readonly clock: Clock;

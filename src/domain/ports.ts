@@ -155,3 +155,19 @@ export interface JobQueue {
   /** Asks a worker to run the job, no sooner than `delayInSeconds` from now. */
   enqueue(jobId: string, options?: { readonly delayInSeconds?: number | undefined }): Promise<void>;
 }
+
+/** A blob dropped into the inbox, read at one version (its ETag). */
+export interface InboxBlob {
+  readonly name: string;
+  readonly etag: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly size: number;
+  readonly content: readonly Uint8Array[];
+}
+
+export interface InboxStore {
+  /** The blob as it is now; undefined when it was deleted since the event. */
+  read(name: string): Promise<InboxBlob | undefined>;
+  /** Adds the outcome to the blob's metadata, only if it is still the version that was processed. */
+  recordOutcome(name: string, etag: string, outcome: Readonly<Record<string, string>>): Promise<void>;
+}

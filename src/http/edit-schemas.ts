@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { imageOptionFields, oneOf, withoutNulls } from './schemas';
 
 /** The edit parameters both encodings share: generation's, plus `input_fidelity`. */
-const editFields = {
+export const editFields = {
   prompt: z
     .string({ error: 'prompt is required: describe the edit to make.' })
     .refine((prompt) => prompt.trim().length > 0, 'prompt must not be empty.'),

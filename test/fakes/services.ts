@@ -3,6 +3,7 @@ import type { Services } from '../../src/services';
 import { FakeImageModelClient } from './fake-image-model-client';
 import { InMemoryDocumentStore, RecordingJobQueue } from './in-memory-documents';
 import { InMemoryImageStore } from './in-memory-image-store';
+import { InMemoryInboxStore } from './in-memory-inbox';
 import { InMemoryInputImageStore } from './in-memory-input-image-store';
 
 export interface FakeServices extends Services {
@@ -25,6 +26,7 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
     imageModel: new FakeImageModelClient(),
     imageStore: new InMemoryImageStore(),
     outputStore: new InMemoryImageStore(),
+    inbox: new InMemoryInboxStore(),
     inputImages: new InMemoryInputImageStore(),
     clock: { now: () => new Date('2026-11-25T12:00:00Z') },
     ids: { newId: () => `request-${++next}` },

@@ -1,0 +1,47 @@
+import type { InvocationContext } from '@azure/functions';
+
+import { isTicketInputName, processInboxUpload } from '../domain/inbox-edits';
+import { jobDependencies } from '../http/jobs';
+import type { Services } from '../services';
+import { parseInboxRequest } from './inbox-request';
+
+/**
+ * The inbox blob trigger (Event Grid source). The host also hands over the blob's bytes, but they
+ * are read again here with their ETag, so that the bytes, the metadata and the version recorded
+ * always belong together even when the blob is overwritten meanwhile.
+ */
+export function createInboxEditHandler(getServices: () => Promise<Services>) {
+  return async (_blob: unknown, context: InvocationContext): Promise<void> => {
+    const name = context.triggerMetadata?.['name'];
+    if (typeof name !== 'string' || name === '') {
+      context.error('The blob trigger gave no blob name; nothing to do.');
+      return;
+    }
+    if (isTicketInputName(name)) {
+      context.info(`${name} is in a '_' folder: an input for tickets, not edited on its own.`);
+      return;
+    }
+    const services = await getServices();
+    const outcome = await processInboxUpload(name, {
+      ...jobDependencies(services),
+      inbox: services.inbox,
+      parseRequest: (blob) => parseInboxRequest(blob, services.config),
+    });
+    switch (outcome.kind) {
+      case 'gone':
+        context.warn(`${name} was deleted before it could be edited.`);
+        return;
+      case 'already-processed':
+        context.info(`${name}: the same upload was already handled by job ${outcome.job.id} (${outcome.job.status}); nothing to do.`);
+        return;
+      case 'in-progress':
+        context.info(`${name}: job ${outcome.jobId} is being run by another invocation.`);
+        return;
+      case 'succeeded':
+        context.info(`${name} edited by job ${outcome.job.id}; manifest ${outcome.manifestName}.`);
+        return;
+      case 'failed':
+        context.warn(`${name} could not be edited: ${outcome.error.code}: ${outcome.error.message} (manifest ${outcome.manifestName}).`);
+    }
+  };
+}

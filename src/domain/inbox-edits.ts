@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+
+import { prepareEditInputs } from './edit-images';
+import { AppError } from './errors';
+import type { GenerateImagesResult } from './generate-images';
+import { assertValidOptions } from './generate-images';
+import type { EditJobCommand, JobDependencies, JobError, JobRecord, StoredEditInputs } from './image-jobs';
+import { canonicalJson, FINISHED, jobResult, runJob, submitJob } from './image-jobs';
+import type { InboxBlob, InboxStore } from './ports';
+
+/**
+ * Edits triggered by uploads to the inbox: an image with a prompt in its metadata, an image under a
+ * preset's folder, or a JSON ticket naming several images. Each upload version is one job whose id
+ * comes from the blob's name, its bytes and the request, so a repeated event, a redelivery or an
+ * overwrite with the same bytes finds that job instead of paying the upstream again.
+ */
+
+/** What an upload asks for, once read: the edit and where its inputs are (all in the inbox). */
+export interface InboxEditRequest {
+  readonly kind: 'image' | 'ticket';
+  readonly command: EditJobCommand;
+  readonly inputs: StoredEditInputs;
+}
+
+export interface InboxEditDependencies extends JobDependencies {
+  readonly inbox: InboxStore;
+  /** Reads the request out of the upload; throws an AppError for an upload that is no valid request. */
+  readonly parseRequest: (blob: InboxBlob) => InboxEditRequest;
+}
+
+export type InboxOutcome =
+  | { readonly kind: 'gone' }
+  | { readonly kind: 'already-processed'; readonly job: JobRecord }
+  | { readonly kind: 'in-progress'; readonly jobId: string }
+  | { readonly kind: 'succeeded'; readonly job: JobRecord; readonly manifestName: string }
+  | { readonly kind: 'failed'; readonly error: JobError; readonly manifestName: string };
+
+/** Blobs under a folder whose name starts with `_` are a ticket's inputs, never edited on their own. */
+export const isTicketInputName = (name: string) => name.split('/').slice(0, -1).some((folder) => folder.startsWith('_'));
+
+/** The results of one upload version: `{name}/{etag}/` in the outputs container. */
+export function outputPrefix(name: string, etag: string): string {
+  return `${name}/${etag.replace(/[^A-Za-z0-9]/g, '')}`;
+}
+
+export const manifestName = (prefix: string) => `${prefix}/manifest.json`;
+
+/**
+ * Handles one BlobCreated event for `name`. Permanent problems end in a failed manifest (never in
+ * retries); transient ones record the failure and throw, so the host retries and in the end
+ * poisons the event.
+ */
+export async function processInboxUpload(name: string, dependencies: InboxEditDependencies): Promise<InboxOutcome> {
+  const source = await dependencies.inbox.read(name);
+  if (!source) return { kind: 'gone' };
+  const prefix = outputPrefix(name, source.etag);
+
+  let request: InboxEditRequest;
+  try {
+    request = dependencies.parseRequest(source);
+    assertValidOptions(request.command.model, request.command.prompt, request.command.options, 'edit');
+    // An image is checked from its bytes now; a ticket's images are checked when the job reads them.
+    if (request.kind === 'image') {
+      prepareEditInputs({ images: [{ target: name, fileName: name, size: source.size, content: source.content }], imagesTarget: name }, dependencies.settings.editLimits);
+    }
+  } catch (error: unknown) {
+    if (!(error instanceof AppError)) throw error;
+    return fail(source, prefix, toManifestError(error), undefined, dependencies);
+  }
+
+  const contentHash = createHash('sha256');
+  for (const chunk of source.content) contentHash.update(chunk);
+  const jobId = jobIdFor(name, contentHash.digest('hex'), request);
+  const submitted = await submitJob(
+    { operation: 'edit', command: request.command, inputs: request.inputs, result: { store: 'outputs', prefix } },
+    { enqueue: false, jobId },
+    dependencies,
+  );
+  if (submitted.replayed && FINISHED.has(submitted.job.status)) {
+    // Same bytes and request as a version already done (a repeated event, or an identical overwrite).
+    await dependencies.inbox.recordOutcome(name, source.etag, outcomeMetadata(submitted.job));
+    return { kind: 'already-processed', job: submitted.job };
+  }
+
+  let job: JobRecord;
+  try {
+    const outcome = await runJob(jobId, dependencies);
+    if (outcome.kind === 'missing') throw new Error(`Job ${jobId} vanished while it was being run.`);
+    if (outcome.kind !== 'finished') return { kind: 'in-progress', jobId };
+    job = outcome.job;
+  } catch (error: unknown) {
+    // Transient: keep the failure on record for whoever looks, then let the host retry (the source's
+    // metadata is left alone: changing it now would only hand the retry a new ETag).
+    await writeManifest(prefix, { status: 'retrying', jobId, source: describeSource(source), error: toManifestError(error) }, dependencies);
+    throw error;
+  }
+
+  // The job's own result location: for an identical overwrite still running elsewhere, the first version's.
+  const resultPrefix = job.request.result?.prefix ?? prefix;
+  if (job.status !== 'succeeded') {
+    return fail(source, resultPrefix, job.error ?? { status: 500, code: 'InternalError', message: 'The edit failed.' }, job, dependencies);
+  }
+  const result = await jobResult(job, dependencies);
+  await writeManifest(
+    resultPrefix,
+    { status: 'succeeded', jobId: job.id, jobToken: submitted.accessToken, source: describeSource(source), ...describeResult(result) },
+    dependencies,
+  );
+  await dependencies.inbox.recordOutcome(name, source.etag, outcomeMetadata(job));
+  return { kind: 'succeeded', job, manifestName: manifestName(resultPrefix) };
+}
+
+async function fail(
+  source: InboxBlob,
+  prefix: string,
+  error: JobError,
+  job: JobRecord | undefined,
+  dependencies: InboxEditDependencies,
+): Promise<InboxOutcome> {
+  await writeManifest(prefix, { status: 'failed', ...(job ? { jobId: job.id } : {}), source: describeSource(source), error }, dependencies);
+  await dependencies.inbox.recordOutcome(source.name, source.etag, {
+    imagegen_status: 'failed',
+    imagegen_error: error.code,
+    ...(job ? { imagegen_job: job.id } : {}),
+  });
+  return { kind: 'failed', error, manifestName: manifestName(prefix) };
+}
+
+function writeManifest(prefix: string, manifest: Record<string, unknown>, dependencies: InboxEditDependencies): Promise<void> {
+  return dependencies.outputStore.saveRecord(manifestName(prefix), { ...manifest, updatedAt: dependencies.clock.now().toISOString() });
+}
+
+function outcomeMetadata(job: JobRecord): Record<string, string> {
+  return {
+    imagegen_status: job.status,
+    imagegen_job: job.id,
+    ...(job.request.result ? { imagegen_output: job.request.result.prefix } : {}),
+    ...(job.error ? { imagegen_error: job.error.code } : {}),
+  };
+}
+
+function describeSource(source: InboxBlob) {
+  return { name: source.name, etag: source.etag, bytes: source.size };
+}
+
+function describeResult(result: GenerateImagesResult) {
+  return {
+    model: result.model,
+    size: result.size,
+    quality: result.quality,
+    outputFormat: result.outputFormat,
+    usage: result.usage,
+    images: result.images.map((image) => ({
+      blobName: image.blobName,
+      url: image.url,
+      expiresAt: image.expiresOn.toISOString(),
+      contentType: image.contentType,
+      bytes: image.bytes,
+      width: image.width,
+      height: image.height,
+      revisedPrompt: image.revisedPrompt,
+    })),
+  };
+}
+
+function toManifestError(error: unknown): JobError {
+  if (error instanceof AppError) {
+    return { status: error.status, code: error.code, message: error.message, ...(error.target === undefined ? {} : { target: error.target }) };
+  }
+  return { status: 500, code: 'InternalError', message: 'The edit failed unexpectedly; see the log.' };
+}
+
+/** A job id (UUID-shaped) from what makes two uploads the same work: name, bytes and request. */
+function jobIdFor(name: string, contentSha256: string, request: InboxEditRequest): string {
+  const hex = createHash('sha256').update(canonicalJson({ source: 'inbox', name, contentSha256, request })).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
