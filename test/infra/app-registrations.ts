@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { FunctionRegistration } from '../../local-host/registry';
+import type { BindingMetadata, FunctionRegistration } from '../../local-host/registry';
 import { captureFunctionRegistrations, triggerOf } from '../../local-host/registry';
 import { PROJECT_ROOT } from './bicep';
 
@@ -33,8 +33,8 @@ export function settingReferences(registration: FunctionRegistration): string[] 
 }
 
 /** The functions whose trigger binding has this type, with that binding. */
-export function triggered(registrations: readonly FunctionRegistration[], type: string): { name: string; binding: Record<string, unknown> }[] {
+export function triggered(registrations: readonly FunctionRegistration[], type: string): { name: string; binding: BindingMetadata }[] {
   return registrations
-    .map((registration) => ({ name: registration.name, binding: triggerOf(registration).binding as Record<string, unknown> }))
+    .map((registration) => ({ name: registration.name, binding: triggerOf(registration).binding }))
     .filter(({ binding }) => String(binding['type']).toLowerCase() === type.toLowerCase());
 }
