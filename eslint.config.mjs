@@ -16,6 +16,11 @@ export default tseslint.config(
     },
   },
   {
+    // azd hook scripts: plain Node ESM outside the TypeScript project, linted without type information.
+    files: ['infra/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
     // The core decides; it must not know which SDK or transport carries its calls.
     files: ['src/domain/**/*.ts'],
     rules: {
