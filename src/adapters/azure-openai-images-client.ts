@@ -12,7 +12,7 @@ import {
   UpstreamThrottledError,
   UpstreamTimeoutError,
 } from '../domain/errors';
-import type { CallOptions, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../domain/ports';
+import type { CallOptions, ImageByteWriter, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../domain/ports';
 import { Base64StreamDecoder, ImagesResponseScanner, MalformedResponseError } from './images-response-scanner';
 
 export type UpstreamAuth =
@@ -208,19 +208,19 @@ function toUpstreamBody(imageRequest: ImageGenerationRequest, apiFlavor: 'deploy
 
 async function readImages(response: Dispatcher.ResponseData, sink: ImageSink): Promise<ImageGenerationResult> {
   const scanner = new ImagesResponseScanner();
-  const decoders = new Map<number, Base64StreamDecoder>();
-  const writers = new Map<number, ReturnType<ImageSink['openImage']>>();
+  const decoder = new Base64StreamDecoder();
+  const writers = new Map<number, ImageByteWriter>();
   try {
     for await (const chunk of response.body) {
       for (const event of scanner.push(chunk as Buffer)) {
         if (event.kind === 'image-start') {
-          decoders.set(event.index, new Base64StreamDecoder());
           writers.set(event.index, sink.openImage(event.index));
         } else if (event.kind === 'image-base64') {
-          const bytes = decoders.get(event.index)?.push(event.data);
-          if (bytes && bytes.length > 0) await writers.get(event.index)?.write(bytes);
+          const bytes = decoder.push(event.data);
+          // Awaited before the next push: the decoder reuses `bytes`, and a slow store slows the read.
+          if (bytes.length > 0) await writers.get(event.index)?.write(bytes);
         } else {
-          decoders.get(event.index)?.end();
+          decoder.end();
         }
       }
     }

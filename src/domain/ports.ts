@@ -31,6 +31,7 @@ export interface ImageGenerationResult {
 
 /** Receives decoded image bytes as they arrive; awaiting `write` is how the consumer applies backpressure. */
 export interface ImageByteWriter {
+  /** `chunk` is lent, not given: the caller may reuse its memory once the promise settles, so copy what you keep. */
   write(chunk: Uint8Array): Promise<void>;
 }
 
