@@ -221,6 +221,8 @@ async function readImages(response: Dispatcher.ResponseData, sink: ImageSink): P
           if (bytes.length > 0) await writers.get(event.index)?.write(bytes);
         } else {
           decoder.end();
+          // The store can start uploading the image's tail now instead of after the whole response.
+          await writers.get(event.index)?.end();
         }
       }
     }

@@ -29,6 +29,8 @@ export class InMemoryImageStore implements ImageStore {
 
 class InMemoryStagedImage implements StagedImage {
   private readonly chunks: Buffer[] = [];
+  /** Whether the image model said the image was complete. */
+  ended = false;
 
   constructor(
     private readonly store: InMemoryImageStore,
@@ -42,6 +44,11 @@ class InMemoryStagedImage implements StagedImage {
 
   write(chunk: Uint8Array): Promise<void> {
     this.chunks.push(Buffer.from(chunk));
+    return Promise.resolve();
+  }
+
+  end(): Promise<void> {
+    this.ended = true;
     return Promise.resolve();
   }
 
