@@ -61,6 +61,14 @@ export class BlobImageStore implements ImageStore {
     }
   }
 
+  async deleteRecord(blobName: string): Promise<void> {
+    try {
+      await this.options.container.getBlockBlobClient(blobName).deleteIfExists();
+    } catch (error: unknown) {
+      throw new StorageError(`Could not delete ${blobName} from Blob Storage.`, error);
+    }
+  }
+
   async createReadLink(blobName: string): Promise<ReadLink> {
     const expiresOn = new Date(this.options.clock.now().getTime() + this.options.sasLifetimeInMs);
     const blob = this.options.container.getBlobClient(blobName);

@@ -70,6 +70,8 @@ export async function generateImages(
   const requestId = ids.newId();
   const requestedFormat = command.options.outputFormat ?? 'png';
   const staged: StagedImage[] = [];
+  const recordName = recordBlobName(requestId);
+  let recordSaved: Promise<void> | undefined;
   try {
     const generation = await imageModel.generateImages(
       {
@@ -99,8 +101,13 @@ export async function generateImages(
       { abortSignal: options.abortSignal, requestId },
     );
 
-    const infos = staged.map((image, index) => checkedInfo(image, index, requestedFormat));
-    const first = infos[0];
+    const checked = staged.map((image, index) => ({
+      ...checkedInfo(image, index, requestedFormat),
+      blobName: imageBlobName(requestId, index, requestedFormat),
+      bytes: image.bytesWritten,
+      revisedPrompt: generation.images[index]?.revisedPrompt,
+    }));
+    const first = checked[0];
     if (!first) throw new UpstreamError('UpstreamInvalidResponse', 'The upstream answered without any image.');
     const size = generation.size && generation.size !== 'auto' ? generation.size : `${first.width}x${first.height}`;
     const quality = generation.quality ?? command.options.quality ?? 'auto';
@@ -112,16 +119,7 @@ export async function generateImages(
       requestid: requestId,
       ...(command.user === undefined ? {} : { user: encodeURIComponent(command.user) }),
     };
-    const stored = await Promise.all(staged.map((image) => image.commit({ metadata })));
-    const links = await Promise.all(stored.map((image) => imageStore.createReadLink(image.blobName)));
-    const images = stored.map((image, index) => ({
-      ...image,
-      url: links[index]?.url ?? '',
-      expiresOn: links[index]?.expiresOn ?? clock.now(),
-      revisedPrompt: generation.images[index]?.revisedPrompt,
-    }));
-
-    const result: GenerateImagesResult = {
+    const summary = {
       requestId,
       created: generation.created,
       model: command.model,
@@ -129,16 +127,32 @@ export async function generateImages(
       quality,
       outputFormat: requestedFormat,
       background: generation.background ?? command.options.background,
-      images,
       usage: generation.usage,
-      recordBlobName: recordBlobName(requestId),
+      recordBlobName: recordName,
     };
-    await imageStore.saveRecord(result.recordBlobName, toRecord(command, result, generation.upstreamRequestId, clock.now()), {
+    // Everything is known once the response was checked, so the commits, the links and the record go
+    // out together: one storage round trip after the upstream's last byte instead of three.
+    recordSaved = imageStore.saveRecord(recordName, toRecord(command, summary, checked, generation.upstreamRequestId, clock.now()), {
       abortSignal: options.abortSignal,
     });
-    return result;
+    const [stored, links] = await Promise.all([
+      Promise.all(staged.map((image) => image.commit({ metadata }))),
+      Promise.all(checked.map((image) => imageStore.createReadLink(image.blobName))),
+      recordSaved,
+    ]);
+    const images = stored.map((image, index) => ({
+      ...image,
+      url: links[index]?.url ?? '',
+      expiresOn: links[index]?.expiresOn ?? clock.now(),
+      revisedPrompt: generation.images[index]?.revisedPrompt,
+    }));
+    return { ...summary, images };
   } catch (error: unknown) {
-    await Promise.allSettled(staged.map((image) => image.discard()));
+    await Promise.allSettled([
+      ...staged.map((image) => image.discard()),
+      // A record without its images would tell a story that did not happen; let its write finish first.
+      ...(recordSaved ? [recordSaved.catch(() => undefined).then(() => imageStore.deleteRecord(recordName))] : []),
+    ]);
     throw error;
   }
 }
@@ -154,8 +168,16 @@ function checkedInfo(image: StagedImage, index: number, requestedFormat: string)
   return info;
 }
 
+type RecordedImage = ImageInfo & { readonly blobName: string; readonly bytes: number; readonly revisedPrompt?: string | undefined };
+
 /** The full story of one request, stored beside its images: blob metadata cannot hold long or non-ASCII prompts. */
-function toRecord(command: GenerateImagesCommand, result: GenerateImagesResult, upstreamRequestId: string | undefined, completedAt: Date) {
+function toRecord(
+  command: GenerateImagesCommand,
+  result: Omit<GenerateImagesResult, 'images'>,
+  images: readonly RecordedImage[],
+  upstreamRequestId: string | undefined,
+  completedAt: Date,
+) {
   return {
     id: result.requestId,
     operation: 'generate',
@@ -170,7 +192,7 @@ function toRecord(command: GenerateImagesCommand, result: GenerateImagesResult, 
       usage: result.usage,
       upstreamRequestId,
     },
-    images: result.images.map((image) => ({
+    images: images.map((image) => ({
       blobName: image.blobName,
       contentType: image.contentType,
       bytes: image.bytes,

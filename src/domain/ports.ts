@@ -85,6 +85,8 @@ export interface ReadLink {
 export interface ImageStore {
   stageImage(blobName: string, options: { readonly keepBytes: boolean; readonly abortSignal?: AbortSignal | undefined }): StagedImage;
   saveRecord(blobName: string, record: unknown, options?: { readonly abortSignal?: AbortSignal | undefined }): Promise<void>;
+  /** Removes a record saved for a request that failed after all. Safe to call when there is none. */
+  deleteRecord(blobName: string): Promise<void>;
   /** A read-only link to one blob, valid for the configured lifetime. */
   createReadLink(blobName: string): Promise<ReadLink>;
 }

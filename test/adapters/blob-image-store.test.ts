@@ -139,6 +139,14 @@ describe('BlobImageStore against Azurite', () => {
     expect(JSON.parse((await blob.downloadToBuffer()).toString('utf8'))).toEqual({ prompt: 'ein Fuchs im Schnee – 雪の狐' });
   });
 
+  it('deletes a request record, and does not mind when there is none', async () => {
+    const store = storeWith();
+    await store.saveRecord('f/request.json', { id: 'f' });
+    await store.deleteRecord('f/request.json');
+    await store.deleteRecord('f/request.json');
+    expect(await names('f/')).toEqual([]);
+  });
+
   describe('read links', () => {
     const image = makePng(16, 16);
     beforeAll(async () => {

@@ -11,14 +11,24 @@ export interface StoredBlob {
 export class InMemoryImageStore implements ImageStore {
   readonly blobs = new Map<string, StoredBlob>();
   readonly records = new Map<string, unknown>();
+  readonly staged: InMemoryStagedImage[] = [];
   discarded = 0;
+  /** When set, every commit fails with it, as a storage outage would. */
+  commitError: Error | undefined;
 
   stageImage(blobName: string, options: { readonly keepBytes: boolean }): StagedImage {
-    return new InMemoryStagedImage(this, blobName, options.keepBytes);
+    const image = new InMemoryStagedImage(this, blobName, options.keepBytes);
+    this.staged.push(image);
+    return image;
   }
 
   saveRecord(blobName: string, record: unknown): Promise<void> {
     this.records.set(blobName, record);
+    return Promise.resolve();
+  }
+
+  deleteRecord(blobName: string): Promise<void> {
+    this.records.delete(blobName);
     return Promise.resolve();
   }
 
@@ -27,7 +37,7 @@ export class InMemoryImageStore implements ImageStore {
   }
 }
 
-class InMemoryStagedImage implements StagedImage {
+export class InMemoryStagedImage implements StagedImage {
   private readonly chunks: Buffer[] = [];
   /** Whether the image model said the image was complete. */
   ended = false;
@@ -58,6 +68,7 @@ class InMemoryStagedImage implements StagedImage {
   }
 
   commit(properties: StoredImageProperties): Promise<StoredImage> {
+    if (this.store.commitError) return Promise.reject(this.store.commitError);
     const bytes = Buffer.concat(this.chunks);
     const info = this.info();
     if (!info) return Promise.reject(new Error('not an image'));
