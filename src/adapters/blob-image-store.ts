@@ -21,8 +21,8 @@ export interface BlobImageStoreOptions {
   readonly maxUploadBytesInFlight?: number | undefined;
 }
 
-const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
-const DEFAULT_MAX_UPLOAD_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+const DEFAULT_BLOCK_SIZE = 1024 * 1024;
+const DEFAULT_MAX_UPLOAD_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 // Blob names are unique per request, so the bytes behind a name never change.
 const IMAGE_CACHE_CONTROL = 'private, max-age=86400, immutable';
 
