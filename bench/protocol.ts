@@ -34,7 +34,8 @@ const target = { implementation, n: z.number().int().min(1).max(10), upstream: u
 
 export const workerArgsSchema = z.discriminatedUnion('scenario', [
   z.object({ scenario: z.literal('latency'), ...target, warmup: count, iterations: z.number().int().min(1) }),
-  z.object({ scenario: z.literal('memory'), ...target }),
+  /** `warmup` requests first, in the same process; the one after them is measured. */
+  z.object({ scenario: z.literal('memory'), ...target, warmup: count }),
   z.object({ scenario: z.literal('concurrency'), ...target, concurrency: z.number().int().min(1) }),
   z.object({ scenario: z.literal('import'), subject: z.enum(IMPORT_SUBJECTS) }),
 ]);
@@ -63,6 +64,7 @@ export const workerResultSchema = z.discriminatedUnion('scenario', [
     scenario: z.literal('memory'),
     implementation,
     n: count,
+    warmup: count,
     ok: z.boolean(),
     code: z.string().optional(),
     wallMs: z.number(),
@@ -71,6 +73,8 @@ export const workerResultSchema = z.discriminatedUnion('scenario', [
     maxRssAfterBytes: count,
     decodedBytes: count,
     responseBytes: count,
+    /** CommonJS modules that were first loaded during the measured request. */
+    modulesLoadedDuring: count,
     /** process.memoryUsage() before the request and at the highest RSS sampled during it (every 10 ms). */
     breakdown: z.object({ before: memorySample, atPeak: memorySample }),
     /** After the measurement: the first image's link was read back and had the stored length. */

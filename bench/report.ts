@@ -43,7 +43,8 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
   const find = <S extends WorkerResult['scenario']>(scenario: S, match: (result: Result<S>) => boolean): Result<S> | undefined =>
     results.find((result): result is Result<S> => result.scenario === scenario && match(result as Result<S>));
   const latency = (implementation: ImplementationName, n: number) => find('latency', (r) => r.implementation === implementation && r.n === n);
-  const memory = (implementation: ImplementationName, n: number) => find('memory', (r) => r.implementation === implementation && r.n === n);
+  const memory = (implementation: ImplementationName, n: number, warmup: number) =>
+    find('memory', (r) => r.implementation === implementation && r.n === n && r.warmup === warmup);
   const concurrency = (implementation: ImplementationName, load: ConcurrencyLoad) =>
     find('concurrency', (r) => r.implementation === implementation && r.n === load.n && r.concurrency === load.concurrency);
 
@@ -76,44 +77,51 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
   // The raw call decodes nothing; its response is base64 of the same images (4 characters per 3 bytes).
   const decodedOf = (run: Result<'memory'> | undefined) =>
     run?.implementation === 'raw' ? Math.floor((run.responseBytes * 3) / 4) : (run?.decodedBytes ?? 0);
-  for (const n of [1, 10]) {
-    const runs = perImplementation((implementation) => memory(implementation, n));
-    if (!runs.ours && !runs.baseline) continue;
-    const delta = (implementation: ImplementationName) => memoryDelta(runs[implementation]);
-    const perByte = (implementation: ImplementationName) => {
-      const bytes = delta(implementation);
-      const decoded = decodedOf(runs[implementation]);
-      return bytes === undefined || decoded === 0 ? undefined : bytes / decoded;
-    };
-    const mib = (implementation: ImplementationName) => {
-      const bytes = delta(implementation);
-      return bytes === undefined ? undefined : bytes / MIB;
-    };
-    const decodedMib = (runs.ours?.decodedBytes ?? runs.baseline?.decodedBytes ?? 0) / MIB;
-    rows.push(row(`n=${n} one request: peak RSS − RSS before (MiB)`, { raw: mib('raw'), ours: mib('ours'), baseline: mib('baseline') }, 1, `${decodedMib.toFixed(1)} MiB of decoded images`));
-    rows.push(row(`n=${n} one request: RSS bytes per decoded byte`, { raw: perByte('raw'), ours: perByte('ours'), baseline: perByte('baseline') }, 2, notePeakBeforeRequest(runs)));
-    const atPeak = (implementation: ImplementationName, part: 'heapUsed' | 'arrayBuffers') => {
-      const run = runs[implementation];
-      return run?.ok ? (run.breakdown.atPeak[part] - run.breakdown.before[part]) / MIB : undefined;
-    };
-    rows.push(row(`n=${n} at the sampled peak: JS heap used Δ (MiB)`, { raw: atPeak('raw', 'heapUsed'), ours: atPeak('ours', 'heapUsed'), baseline: atPeak('baseline', 'heapUsed') }, 1, 'sampled every 10 ms'));
-    rows.push(row(`n=${n} at the sampled peak: Buffers Δ (MiB)`, { raw: atPeak('raw', 'arrayBuffers'), ours: atPeak('ours', 'arrayBuffers'), baseline: atPeak('baseline', 'arrayBuffers') }, 1));
-    for (const [implementation, run] of Object.entries(runs)) {
-      if (run && !run.ok) failures.push(`memory n=${n} ${implementation}: ${run.code ?? 'failed'}`);
-      if (run?.ok && run.linkCheck !== 'ok' && implementation !== 'raw') failures.push(`memory n=${n} ${implementation}: link check ${run.linkCheck}`);
+  const memoryWarmups = [...new Set(results.flatMap((result) => (result.scenario === 'memory' ? [result.warmup] : [])))].sort((a, b) => a - b);
+  for (const warmup of memoryWarmups) {
+    const phase = memoryPhase(warmup);
+    for (const n of [1, 10]) {
+      const runs = perImplementation((implementation) => memory(implementation, n, warmup));
+      if (!runs.ours && !runs.baseline) continue;
+      const label = `n=${n} ${phase}`;
+      const delta = (implementation: ImplementationName) => memoryDelta(runs[implementation]);
+      const perByte = (implementation: ImplementationName) => {
+        const bytes = delta(implementation);
+        const decoded = decodedOf(runs[implementation]);
+        return bytes === undefined || decoded === 0 ? undefined : bytes / decoded;
+      };
+      const mib = (implementation: ImplementationName) => {
+        const bytes = delta(implementation);
+        return bytes === undefined ? undefined : bytes / MIB;
+      };
+      const decodedMib = (runs.ours?.decodedBytes ?? runs.baseline?.decodedBytes ?? 0) / MIB;
+      rows.push(row(`${label}: peak RSS − RSS before (MiB)`, { raw: mib('raw'), ours: mib('ours'), baseline: mib('baseline') }, 1, `${decodedMib.toFixed(1)} MiB of decoded images`));
+      rows.push(row(`${label}: RSS bytes per decoded byte`, { raw: perByte('raw'), ours: perByte('ours'), baseline: perByte('baseline') }, 2, notePeakBeforeRequest(runs)));
+      const atPeak = (implementation: ImplementationName, part: 'heapUsed' | 'arrayBuffers') => {
+        const run = runs[implementation];
+        return run?.ok ? (run.breakdown.atPeak[part] - run.breakdown.before[part]) / MIB : undefined;
+      };
+      rows.push(row(`${label}: JS heap used Δ at the sampled peak (MiB)`, { raw: atPeak('raw', 'heapUsed'), ours: atPeak('ours', 'heapUsed'), baseline: atPeak('baseline', 'heapUsed') }, 1, 'sampled every 10 ms'));
+      rows.push(row(`${label}: Buffers Δ at the sampled peak (MiB)`, { raw: atPeak('raw', 'arrayBuffers'), ours: atPeak('ours', 'arrayBuffers'), baseline: atPeak('baseline', 'arrayBuffers') }, 1));
+      const modules = (implementation: ImplementationName) => runs[implementation]?.modulesLoadedDuring;
+      rows.push(row(`${label}: modules first loaded during it`, { raw: modules('raw'), ours: modules('ours'), baseline: modules('baseline') }, 0));
+      for (const [implementation, run] of Object.entries(runs)) {
+        if (run && !run.ok) failures.push(`memory ${label} ${implementation}: ${run.code ?? 'failed'}`);
+        if (run?.ok && run.linkCheck !== 'ok' && implementation !== 'raw') failures.push(`memory ${label} ${implementation}: link check ${run.linkCheck}`);
+      }
     }
   }
 
   // What each extra decoded byte costs, with the one-off cost of a first request (code, pools) cancelled out.
   const marginal = (implementation: ImplementationName) => {
-    const small = memory(implementation, 1);
-    const large = memory(implementation, 10);
+    const small = memory(implementation, 1, 0);
+    const large = memory(implementation, 10, 0);
     const [smallDelta, largeDelta] = [memoryDelta(small), memoryDelta(large)];
     const extraBytes = decodedOf(large) - decodedOf(small);
     return smallDelta === undefined || largeDelta === undefined || extraBytes <= 0 ? undefined : (largeDelta - smallDelta) / extraBytes;
   };
-  if (memory('ours', 10) || memory('baseline', 10)) {
-    rows.push(row('n=1→10: RSS per extra decoded byte', { raw: marginal('raw'), ours: marginal('ours'), baseline: marginal('baseline') }, 2, '(Δ n=10 − Δ n=1) / extra bytes'));
+  if (memory('ours', 10, 0) || memory('baseline', 10, 0)) {
+    rows.push(row('n=1→10 first requests: RSS per extra decoded byte', { raw: marginal('raw'), ours: marginal('ours'), baseline: marginal('baseline') }, 2, '(Δ n=10 − Δ n=1) / extra bytes'));
   }
 
   for (const load of loads) {
@@ -155,8 +163,17 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
 
   const targets: TargetCheck[] = [];
   for (const n of [1, 10]) {
-    const value = rows.find((candidate) => candidate.metric === `n=${n} one request: RSS bytes per decoded byte`)?.ours;
-    targets.push(check(`ours: RSS per decoded byte, one n=${n} request ≤ 2`, value, (v) => v <= 2));
+    for (const q of [50, 95]) {
+      const ratio = rows.find((candidate) => candidate.metric === `n=${n} added over raw, p${q} (ms)`)?.ratio;
+      targets.push(check(`ours/baseline added latency over raw, n=${n} p${q} ≤ 0.5`, ratio, (v) => v <= 0.5));
+    }
+  }
+  for (const warmup of memoryWarmups) {
+    const phase = memoryPhase(warmup);
+    for (const n of [1, 10]) {
+      const value = rows.find((candidate) => candidate.metric === `n=${n} ${phase}: RSS bytes per decoded byte`)?.ours;
+      targets.push(check(`ours: RSS per decoded byte, n=${n} ${phase} ≤ 2`, value, (v) => v <= 2));
+    }
   }
   const heavy = loads.at(-1);
   if (heavy) {
@@ -165,6 +182,11 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
     targets.push(check(`ours: ${heavy.concurrency}×n=${heavy.n} without failures`, run?.failures.count, (v) => v === 0));
   }
   return { rows, targets, failures };
+}
+
+/** How the memory rows name a measured request: the first of a fresh process, or one after warm-ups. */
+function memoryPhase(warmup: number): string {
+  return warmup === 0 ? 'first request in a fresh process' : `after ${warmup} warm-up request${warmup === 1 ? '' : 's'}`;
 }
 
 function check(target: string, value: number | undefined, passes: (value: number) => boolean): TargetCheck {

@@ -38,6 +38,8 @@ const CONCURRENCY_LOADS: readonly ConcurrencyLoad[] = [
   { concurrency: 50, n: 4 },
 ];
 const IMPORT_REPEATS = 3;
+// A first request in a fresh process carries one-off costs; after three, RSS growth per request settles.
+const MEMORY_WARMUPS = [0, 3] as const;
 // --expose-gc lets a worker settle its heap before it reads the "before" RSS.
 const WORKER_NODE_OPTIONS = ['--expose-gc'];
 
@@ -118,9 +120,16 @@ function plan(parameters: Parameters, upstream: UpstreamSettings, connectionStri
     }
   }
   if (wanted.has('memory')) {
-    for (const n of [1, 10]) {
-      for (const implementation of ['ours', 'baseline', 'raw'] as const) {
-        steps.push({ label: `memory n=${n} ${implementation}`, args: { scenario: 'memory', ...target(implementation, n) }, timeoutInMs: 120_000 });
+    // Each twice: as the first request of a fresh process, and after warm-up requests in it.
+    for (const warmup of MEMORY_WARMUPS) {
+      for (const n of [1, 10]) {
+        for (const implementation of ['ours', 'baseline', 'raw'] as const) {
+          steps.push({
+            label: `memory n=${n} ${implementation}${warmup > 0 ? ` after ${warmup} warm-ups` : ''}`,
+            args: { scenario: 'memory', ...target(implementation, n), warmup },
+            timeoutInMs: 120_000,
+          });
+        }
       }
     }
   }
@@ -176,7 +185,7 @@ function summarise(result: WorkerResult): string {
       return `${result.ms.toFixed(0)} ms, +${((result.rssAfterBytes - result.rssBeforeBytes) / MIB).toFixed(1)} MiB`;
     case 'memory':
       return result.ok
-        ? `peak +${((result.maxRssAfterBytes - result.rssBeforeBytes) / MIB).toFixed(1)} MiB for ${(result.decodedBytes / MIB).toFixed(1)} MiB decoded, ${result.wallMs.toFixed(0)} ms, link ${result.linkCheck}`
+        ? `peak +${((result.maxRssAfterBytes - result.rssBeforeBytes) / MIB).toFixed(1)} MiB for ${(result.decodedBytes / MIB).toFixed(1)} MiB decoded, ${result.wallMs.toFixed(0)} ms, ${result.modulesLoadedDuring} modules loaded, link ${result.linkCheck}`
         : `failed: ${result.code ?? ''}`;
     case 'latency': {
       const sorted = [...result.wallMs].sort((a, b) => a - b);

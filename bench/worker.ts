@@ -6,10 +6,11 @@
  * Deliberately imports nothing but Node built-ins and the dependency-free subject list at the top: the
  * cold-import scenario must find every package unloaded. Everything else is loaded once the scenario is known.
  */
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 
-import { IMPORT_MODULES, isImportSubject } from './import-subjects';
+import { importModules, isImportSubject } from './import-subjects';
 import type { ImportSubject } from './import-subjects';
 import type { BenchTarget, GenerateOutcome } from './impl/target';
 import type { Failures, MemorySample, TargetArgs, WorkerResult } from './protocol';
@@ -20,6 +21,19 @@ const memorySample = (): MemorySample => {
   return { rss, heapTotal, heapUsed, external, arrayBuffers };
 };
 const settle = (): void => (globalThis as { gc?: () => void }).gc?.(); // present under --expose-gc
+
+/**
+ * Resets the kernel's peak RSS (VmHWM, which getrusage's maxRSS reads) to the current RSS, so that a
+ * request measured after a warm-up is not hidden under the warm-up's own peak. Linux 4.0 and later.
+ */
+function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function main(): Promise<void> {
   const raw = JSON.parse(process.argv[2] ?? 'null') as unknown;
@@ -39,7 +53,7 @@ function measureImport(subject: ImportSubject): WorkerResult {
   const load = createRequire(__filename);
   const rssBeforeBytes = process.memoryUsage.rss();
   const startedAt = performance.now();
-  for (const name of IMPORT_MODULES[subject]) load(name);
+  for (const name of importModules(subject, __dirname)) load(name);
   const ms = performance.now() - startedAt;
   return { scenario: 'import', subject, ms, rssBeforeBytes, rssAfterBytes: process.memoryUsage.rss() };
 }
@@ -115,10 +129,18 @@ async function measureLatency(target: BenchTarget, args: Extract<TargetArgs, { s
 }
 
 async function measureMemory(target: BenchTarget, args: Extract<TargetArgs, { scenario: 'memory' }>): Promise<WorkerResult> {
+  // Warm-up requests pay the one-off costs (lazily loaded modules, compiled code, connection pools)
+  // that a long-lived instance pays once; the measured request then shows what each request costs.
+  for (let i = 0; i < args.warmup; i++) {
+    const outcome = await generateSafely(target, args.n);
+    if (!outcome.ok) throw new Error(`The warm-up request failed: ${outcome.code}`);
+  }
   settle();
+  if (args.warmup > 0 && !resetPeakRss()) throw new Error('Cannot reset the peak RSS (/proc/self/clear_refs); the warm measurement needs Linux.');
   const before = memorySample();
   const rssBeforeBytes = before.rss;
   const maxRssBeforeBytes = maxRssBytes();
+  const modulesBefore = loadedModuleCount();
   // Only to say where the peak lives (JS heap or buffers); the figure itself is the kernel's maxRSS.
   let atPeak = before;
   const sampler = setInterval(() => {
@@ -134,14 +156,21 @@ async function measureMemory(target: BenchTarget, args: Extract<TargetArgs, { sc
     scenario: 'memory',
     implementation: args.implementation,
     n: args.n,
+    warmup: args.warmup,
     wallMs,
     rssBeforeBytes,
     maxRssBeforeBytes,
     maxRssAfterBytes,
+    modulesLoadedDuring: loadedModuleCount() - modulesBefore,
     breakdown: { before, atPeak },
   } as const;
   if (!outcome.ok) return { ...common, ok: false, code: outcome.code, decodedBytes: 0, responseBytes: 0, linkCheck: 'none' };
   return { ...common, ok: true, decodedBytes: outcome.decodedBytes, responseBytes: outcome.responseBytes, linkCheck: await checkLink(outcome) };
+}
+
+/** CommonJS modules loaded so far: what a request pulls in lazily shows as a difference. */
+function loadedModuleCount(): number {
+  return Object.keys(createRequire(__filename).cache).length;
 }
 
 /** Reads the first image back through its link: a benchmark of links that do not work would mean nothing. */

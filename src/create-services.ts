@@ -1,5 +1,4 @@
-import type { TokenCredential } from '@azure/identity';
-import { DefaultAzureCredential } from '@azure/identity';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { randomUUID } from 'node:crypto';
@@ -24,7 +23,7 @@ export function createServices(config: AppConfig): Services {
   const clock: Clock = { now: () => new Date() };
   let credential: TokenCredential | undefined;
   const getCredential = (): TokenCredential => {
-    credential ??= new DefaultAzureCredential(config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {});
+    credential ??= new LazyDefaultAzureCredential(config.managedIdentityClientId);
     return credential;
   };
 
@@ -80,4 +79,21 @@ export function createServices(config: AppConfig): Services {
       await container.getProperties();
     },
   };
+}
+
+/**
+ * DefaultAzureCredential, loaded on the first token request: @azure/identity with MSAL costs about
+ * 20 MiB and a few hundred ms to load, and with key auth and a connection string it is never used.
+ */
+class LazyDefaultAzureCredential implements TokenCredential {
+  private credential: Promise<TokenCredential> | undefined;
+
+  constructor(private readonly managedIdentityClientId: string | undefined) {}
+
+  async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    this.credential ??= import('@azure/identity').then(
+      ({ DefaultAzureCredential }) => new DefaultAzureCredential(this.managedIdentityClientId ? { managedIdentityClientId: this.managedIdentityClientId } : {}),
+    );
+    return (await this.credential).getToken(scopes, options);
+  }
 }

@@ -13,7 +13,7 @@ import {
   UpstreamThrottledError,
   UpstreamTimeoutError,
 } from '../domain/errors';
-import type { CallOptions, ImageEditRequest, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../domain/ports';
+import type { CallOptions, ImageByteWriter, ImageEditRequest, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../domain/ports';
 import { Base64StreamDecoder, ImagesResponseScanner, MalformedResponseError } from './images-response-scanner';
 import { MultipartBody } from './multipart-body';
 
@@ -259,19 +259,21 @@ function toUpstreamForm(imageRequest: ImageEditRequest, apiFlavor: 'deployment' 
 
 async function readImages(response: Dispatcher.ResponseData, sink: ImageSink): Promise<ImageGenerationResult> {
   const scanner = new ImagesResponseScanner();
-  const decoders = new Map<number, Base64StreamDecoder>();
-  const writers = new Map<number, ReturnType<ImageSink['openImage']>>();
+  const decoder = new Base64StreamDecoder();
+  const writers = new Map<number, ImageByteWriter>();
   try {
     for await (const chunk of response.body) {
       for (const event of scanner.push(chunk as Buffer)) {
         if (event.kind === 'image-start') {
-          decoders.set(event.index, new Base64StreamDecoder());
           writers.set(event.index, sink.openImage(event.index));
         } else if (event.kind === 'image-base64') {
-          const bytes = decoders.get(event.index)?.push(event.data);
-          if (bytes && bytes.length > 0) await writers.get(event.index)?.write(bytes);
+          const bytes = decoder.push(event.data);
+          // Awaited before the next push: the decoder reuses `bytes`, and a slow store slows the read.
+          if (bytes.length > 0) await writers.get(event.index)?.write(bytes);
         } else {
-          decoders.get(event.index)?.end();
+          decoder.end();
+          // The store can start uploading the image's tail now instead of after the whole response.
+          await writers.get(event.index)?.end();
         }
       }
     }

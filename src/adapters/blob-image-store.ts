@@ -15,22 +15,36 @@ export interface BlobImageStoreOptions {
   readonly clock: Clock;
   /** Bytes per staged block: smaller blocks start uploading sooner and hold less memory per image. */
   readonly blockSizeInBytes?: number | undefined;
-  /** Blocks of one image uploading at once; further writes wait, which slows the upstream read. */
-  readonly maxBlocksInFlight?: number | undefined;
+  /**
+   * Bytes of staged blocks uploading at once, shared by every image this store writes (one store per
+   * process). Once it is used up, writers wait, which slows their upstream reads instead of buffering.
+   */
+  readonly maxUploadBytesInFlight?: number | undefined;
 }
 
-const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
+const DEFAULT_BLOCK_SIZE = 1024 * 1024;
+const DEFAULT_MAX_UPLOAD_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 // Blob names are unique per request, so the bytes behind a name never change.
 const IMAGE_CACHE_CONTROL = 'private, max-age=86400, immutable';
 
 /** Images and request records in one Blob Storage container, with read-only SAS links. */
 export class BlobImageStore implements ImageStore {
-  constructor(private readonly options: BlobImageStoreOptions) {}
+  private readonly blockSizeInBytes: number;
+  private readonly uploads: ByteBudget;
+  private readonly blocks: BlockPool;
+
+  constructor(private readonly options: BlobImageStoreOptions) {
+    this.blockSizeInBytes = options.blockSizeInBytes ?? DEFAULT_BLOCK_SIZE;
+    const maxInFlight = options.maxUploadBytesInFlight ?? DEFAULT_MAX_UPLOAD_BYTES_IN_FLIGHT;
+    this.uploads = new ByteBudget(Math.max(maxInFlight, this.blockSizeInBytes));
+    // Enough idle blocks to refill the upload budget once without allocating; more would only be kept RSS.
+    this.blocks = new BlockPool(this.blockSizeInBytes, Math.ceil(maxInFlight / this.blockSizeInBytes));
+  }
 
   stageImage(blobName: string, stageOptions: { readonly keepBytes: boolean; readonly abortSignal?: AbortSignal | undefined }): StagedImage {
     return new StagedBlockBlob(this.options.container.getBlockBlobClient(blobName), blobName, {
-      blockSizeInBytes: this.options.blockSizeInBytes ?? DEFAULT_BLOCK_SIZE,
-      maxBlocksInFlight: this.options.maxBlocksInFlight ?? 4,
+      blocks: this.blocks,
+      uploads: this.uploads,
       keepBytes: stageOptions.keepBytes,
       abortSignal: stageOptions.abortSignal,
     });
@@ -63,6 +77,7 @@ export class BlobImageStore implements ImageStore {
     }
   }
 
+
   async createReadLink(blobName: string): Promise<ReadLink> {
     const expiresOn = new Date(this.options.clock.now().getTime() + this.options.sasLifetimeInMs);
     const blob = this.options.container.getBlobClient(blobName);
@@ -76,8 +91,8 @@ export class BlobImageStore implements ImageStore {
 }
 
 interface StagingOptions {
-  readonly blockSizeInBytes: number;
-  readonly maxBlocksInFlight: number;
+  readonly blocks: BlockPool;
+  readonly uploads: ByteBudget;
   readonly keepBytes: boolean;
   readonly abortSignal?: AbortSignal | undefined;
 }
@@ -92,6 +107,7 @@ class StagedBlockBlob implements StagedImage {
   private readonly hash = createHash('md5');
   private readonly kept: Buffer[] = [];
   private readonly abort = new AbortController();
+  private readonly signal: AbortSignal;
   private block: Buffer | undefined;
   private blockFill = 0;
   private head: Buffer = Buffer.alloc(0);
@@ -104,7 +120,9 @@ class StagedBlockBlob implements StagedImage {
     private readonly blob: BlockBlobClient,
     private readonly blobName: string,
     private readonly options: StagingOptions,
-  ) {}
+  ) {
+    this.signal = options.abortSignal ? AbortSignal.any([this.abort.signal, options.abortSignal]) : this.abort.signal;
+  }
 
   async write(chunk: Uint8Array): Promise<void> {
     this.throwIfFailed();
@@ -114,13 +132,18 @@ class StagedBlockBlob implements StagedImage {
     this.sniff(chunk);
     let offset = 0;
     while (offset < chunk.length) {
-      this.block ??= Buffer.allocUnsafe(this.options.blockSizeInBytes);
+      this.block ??= this.options.blocks.take();
       const copied = Math.min(chunk.length - offset, this.block.length - this.blockFill);
       this.block.set(chunk.subarray(offset, offset + copied), this.blockFill);
       this.blockFill += copied;
       offset += copied;
       if (this.blockFill === this.block.length) await this.stageCurrentBlock();
     }
+  }
+
+  async end(): Promise<void> {
+    this.throwIfFailed();
+    if (this.blockFill > 0) await this.stageCurrentBlock();
   }
 
   info(): ImageInfo | undefined {
@@ -154,7 +177,9 @@ class StagedBlockBlob implements StagedImage {
 
   async discard(): Promise<void> {
     this.abort.abort();
+    if (this.block) this.options.blocks.give(this.block);
     this.block = undefined;
+    this.blockFill = 0;
     this.kept.length = 0;
     await Promise.allSettled(this.inFlight);
     if (this.committed) {
@@ -173,28 +198,105 @@ class StagedBlockBlob implements StagedImage {
     }
   }
 
+  /** Starts uploading the filled part of the current block; waits only while the shared budget is used up. */
   private async stageCurrentBlock(): Promise<void> {
-    const block = this.block?.subarray(0, this.blockFill);
+    const buffer = this.block;
+    const length = this.blockFill;
     this.block = undefined;
     this.blockFill = 0;
-    if (!block) return;
+    if (!buffer || length === 0) return;
+    try {
+      await this.options.uploads.acquire(length, this.signal);
+    } catch (error: unknown) {
+      this.options.blocks.give(buffer);
+      throw error;
+    }
     // Equal-length ids, as Blob Storage requires within one blob.
     const blockId = Buffer.from(String(this.blockIds.length).padStart(6, '0')).toString('base64');
     this.blockIds.push(blockId);
     const upload = this.blob
-      .stageBlock(blockId, block, block.length, { abortSignal: this.options.abortSignal ? AbortSignal.any([this.abort.signal, this.options.abortSignal]) : this.abort.signal })
+      .stageBlock(blockId, buffer.subarray(0, length), length, { abortSignal: this.signal })
       .then(
-        () => undefined,
+        // Only a finished upload hands its buffer back: after a failure the HTTP stack may still hold it.
+        () => this.options.blocks.give(buffer),
         (error: unknown) => {
           this.failure ??= error;
         },
       )
-      .finally(() => this.inFlight.delete(upload));
+      .finally(() => {
+        this.options.uploads.release(length);
+        this.inFlight.delete(upload);
+      });
     this.inFlight.add(upload);
-    if (this.inFlight.size >= this.options.maxBlocksInFlight) await Promise.race(this.inFlight);
   }
 
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw new StorageError(`Could not upload ${this.blobName} to Blob Storage.`, this.failure);
+  }
+}
+
+/** Block buffers are reused instead of left to the garbage collector, which frees megabyte buffers late. */
+class BlockPool {
+  private readonly idle: Buffer[] = [];
+
+  constructor(
+    private readonly blockSizeInBytes: number,
+    private readonly maxIdle: number,
+  ) {}
+
+  take(): Buffer {
+    return this.idle.pop() ?? Buffer.allocUnsafe(this.blockSizeInBytes);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.idle.length < this.maxIdle) this.idle.push(buffer);
+  }
+}
+
+/** A first-come, first-served allowance of bytes, shared by every upload of the process. */
+class ByteBudget {
+  private available: number;
+  private readonly waiting: { readonly bytes: number; readonly grant: () => void }[] = [];
+
+  constructor(limit: number) {
+    this.available = limit;
+  }
+
+  acquire(bytes: number, abortSignal: AbortSignal): Promise<void> {
+    abortSignal.throwIfAborted();
+    if (this.waiting.length === 0 && bytes <= this.available) {
+      this.available -= bytes;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const entry = {
+        bytes,
+        grant: () => {
+          abortSignal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        this.waiting.splice(this.waiting.indexOf(entry), 1);
+        const reason: unknown = abortSignal.reason;
+        reject(reason instanceof Error ? reason : new Error('Aborted while waiting to upload a block.', { cause: reason }));
+        this.grantWaiting(); // the next in line may fit now that this one left
+      };
+      abortSignal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  release(bytes: number): void {
+    this.available += bytes;
+    this.grantWaiting();
+  }
+
+  private grantWaiting(): void {
+    for (let next = this.waiting[0]; next && next.bytes <= this.available; next = this.waiting[0]) {
+      this.waiting.shift();
+      this.available -= next.bytes;
+      next.grant();
+    }
   }
 }

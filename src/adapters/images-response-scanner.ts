@@ -19,6 +19,7 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const SLASH = 0x2f;
 const KEY_LIMIT = 256;
+const ESCAPED_SLASH = Buffer.from('/');
 
 export class ImagesResponseScanner {
   private readonly stack: Frame[] = [];
@@ -36,28 +37,19 @@ export class ImagesResponseScanner {
   push(chunk: Buffer): ScanEvent[] {
     const events: ScanEvent[] = [];
     let copyFrom = 0; // start of the current run of skeleton bytes in this chunk
-    let imageFrom = 0; // start of the current run of base64 bytes in this chunk
+    let offset = 0;
 
-    for (let offset = 0; offset < chunk.length; offset++) {
-      const byte = chunk[offset] ?? 0;
+    while (offset < chunk.length) {
       if (this.inString === 'image') {
-        if (this.escaped) {
-          // JSON may escape '/' in base64; any other escape cannot occur in base64 text.
-          if (byte !== SLASH) throw new MalformedResponseError('Unexpected escape sequence inside b64_json.');
-          events.push({ kind: 'image-base64', index: this.imageIndex, data: Buffer.from('/') });
-          this.escaped = false;
-          imageFrom = offset + 1;
-        } else if (byte === BACKSLASH) {
-          if (offset > imageFrom) events.push({ kind: 'image-base64', index: this.imageIndex, data: chunk.subarray(imageFrom, offset) });
-          this.escaped = true;
-        } else if (byte === QUOTE) {
-          if (offset > imageFrom) events.push({ kind: 'image-base64', index: this.imageIndex, data: chunk.subarray(imageFrom, offset) });
-          events.push({ kind: 'image-end', index: this.imageIndex });
-          this.inString = undefined;
-          copyFrom = offset; // the closing quote belongs to the skeleton
-        }
+        const closingQuote = this.scanBase64(chunk, offset, events);
+        // The rest of the chunk was base64, which never goes into the skeleton.
+        if (closingQuote === undefined) return events;
+        copyFrom = closingQuote; // the closing quote belongs to the skeleton
+        offset = closingQuote + 1;
         continue;
       }
+      const byte = chunk[offset] ?? 0;
+      offset += 1;
       if (this.inString) {
         if (this.escaped) this.escaped = false;
         else if (byte === BACKSLASH) this.escaped = true;
@@ -92,15 +84,16 @@ export class ImagesResponseScanner {
         }
         case QUOTE: {
           const top = this.stack.at(-1);
+          const imageIndex = this.imageIndexHere();
           if (top?.type === 'object' && top.expectingKey) {
             this.inString = 'key';
             this.key = '';
-          } else if (this.imageIndexHere() !== undefined) {
+          } else if (imageIndex !== undefined) {
             this.inString = 'image';
-            this.imageIndex = this.imageIndexHere() ?? -1;
-            events.push({ kind: 'image-start', index: this.imageIndex });
-            this.appendSkeleton(chunk.subarray(copyFrom, offset + 1));
-            imageFrom = offset + 1;
+            this.imageIndex = imageIndex;
+            events.push({ kind: 'image-start', index: imageIndex });
+            this.appendSkeleton(chunk.subarray(copyFrom, offset)); // up to and with the opening quote
+            copyFrom = offset;
           } else {
             this.beginValue();
             this.inString = 'value';
@@ -112,13 +105,7 @@ export class ImagesResponseScanner {
       }
     }
 
-    if (this.inString === 'image') {
-      if (!this.escaped && chunk.length > imageFrom) {
-        events.push({ kind: 'image-base64', index: this.imageIndex, data: chunk.subarray(imageFrom) });
-      }
-    } else {
-      this.appendSkeleton(chunk.subarray(copyFrom));
-    }
+    this.appendSkeleton(chunk.subarray(copyFrom));
     return events;
   }
 
@@ -130,6 +117,38 @@ export class ImagesResponseScanner {
     } catch (error: unknown) {
       throw new MalformedResponseError('The response body is not valid JSON.', { cause: error });
     }
+  }
+
+  /**
+   * Hands out the base64 text from `from` on as slices, finding the closing quote and escapes with
+   * `indexOf` (memchr) rather than byte by byte: this loop sees every byte of every image. Returns the
+   * offset of the closing quote, or undefined when the string goes on in the next chunk.
+   */
+  private scanBase64(chunk: Buffer, from: number, events: ScanEvent[]): number | undefined {
+    const index = this.imageIndex;
+    const quote = chunk.indexOf(QUOTE, from);
+    const stop = quote === -1 ? chunk.length : quote;
+    let offset = from;
+    while (offset < stop) {
+      if (this.escaped) {
+        // JSON may escape '/' in base64; any other escape cannot occur in base64 text.
+        if (chunk[offset] !== SLASH) throw new MalformedResponseError('Unexpected escape sequence inside b64_json.');
+        events.push({ kind: 'image-base64', index, data: ESCAPED_SLASH });
+        this.escaped = false;
+        offset += 1;
+        continue;
+      }
+      const backslash = chunk.subarray(offset, stop).indexOf(BACKSLASH);
+      const runEnd = backslash === -1 ? stop : offset + backslash;
+      if (runEnd > offset) events.push({ kind: 'image-base64', index, data: chunk.subarray(offset, runEnd) });
+      if (backslash !== -1) this.escaped = true;
+      offset = backslash === -1 ? stop : runEnd + 1;
+    }
+    if (quote === -1) return undefined;
+    if (this.escaped) throw new MalformedResponseError('Unexpected escape sequence inside b64_json.');
+    events.push({ kind: 'image-end', index });
+    this.inString = undefined;
+    return quote;
   }
 
   private beginValue(): void {
@@ -169,31 +188,58 @@ export class ImagesResponseScanner {
   }
 }
 
-/** Decodes base64 that arrives in arbitrary slices, carrying the incomplete 4-character group over. */
+/**
+ * Decodes base64 that arrives in arbitrary slices, carrying an incomplete 4-character group over to the
+ * next slice. Decoded bytes go into one scratch buffer that is reused for every slice, so an image
+ * streams through without a fresh allocation per chunk; the caller must use (or copy) them before the
+ * next `push`. One decoder serves every image of a response, one after the other.
+ */
 export class Base64StreamDecoder {
-  private carry = '';
+  private readonly carry = Buffer.alloc(4);
+  private carryLength = 0;
+  private padded = false;
+  private scratch = Buffer.alloc(0);
 
+  /** Decodes `slice`; the result is a view of the scratch buffer, valid until the next call. */
   push(slice: Buffer): Buffer {
-    const text = this.carry + slice.toString('latin1');
-    const usable = text.length - (text.length % 4);
-    this.carry = text.slice(usable);
-    return decodeStrict(text.slice(0, usable));
+    if (slice.length === 0) return EMPTY;
+    const capacity = Math.ceil((this.carryLength + slice.length) / 4) * 3;
+    if (this.scratch.length < capacity) this.scratch = Buffer.allocUnsafe(Math.max(capacity, this.scratch.length * 2));
+    let decoded = 0;
+    let from = 0;
+    if (this.carryLength > 0) {
+      from = Math.min(4 - this.carryLength, slice.length);
+      slice.copy(this.carry, this.carryLength, 0, from);
+      this.carryLength += from;
+      if (this.carryLength < 4) return EMPTY;
+      decoded += this.decodeGroups(this.carry, 0, 4, decoded);
+      this.carryLength = 0;
+    }
+    const usableEnd = from + ((slice.length - from) & ~3);
+    if (usableEnd > from) decoded += this.decodeGroups(slice, from, usableEnd, decoded);
+    this.carryLength = slice.copy(this.carry, 0, usableEnd);
+    return this.scratch.subarray(0, decoded);
   }
 
-  end(): Buffer {
-    if (this.carry.length > 0) throw new MalformedResponseError('An image ended in the middle of a base64 group.');
-    return Buffer.alloc(0);
+  /** Checks that the image ended on a whole group, and gets ready for the next image. */
+  end(): void {
+    const incomplete = this.carryLength > 0;
+    this.carryLength = 0;
+    this.padded = false;
+    if (incomplete) throw new MalformedResponseError('An image ended in the middle of a base64 group.');
+  }
+
+  private decodeGroups(text: Buffer, start: number, end: number, into: number): number {
+    // Padding may only close the image: text after it means two images were glued together.
+    if (this.padded) throw new MalformedResponseError('An image is not valid base64.');
+    const padding = text[end - 1] !== EQUALS ? 0 : text[end - 2] === EQUALS ? 2 : 1;
+    const written = this.scratch.write(text.toString('latin1', start, end), into, 'base64');
+    // Node skips characters it does not know and stops at '='; a short count is how corrupt text shows.
+    if (written !== ((end - start) / 4) * 3 - padding) throw new MalformedResponseError('An image is not valid base64.');
+    this.padded = padding > 0;
+    return written;
   }
 }
 
-const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
-
-function decodeStrict(text: string): Buffer {
-  const decoded = Buffer.from(text, 'base64');
-  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
-  // Node skips characters it does not know; a length mismatch is how a corrupt slice shows.
-  if (decoded.length !== (text.length / 4) * 3 - padding || (padding > 0 && !BASE64_TEXT.test(text.slice(-4)))) {
-    throw new MalformedResponseError('An image is not valid base64.');
-  }
-  return decoded;
-}
+const EQUALS = 0x3d;
+const EMPTY = Buffer.alloc(0);

@@ -145,6 +145,7 @@ export async function storeModelImages(
   const requestId = options.requestId ?? ids.newId();
   const requestedFormat = description.options.outputFormat ?? 'png';
   const staged: StagedImage[] = [];
+  const recordName = recordBlobName(requestId);
   try {
     const generation = await call(
       {
@@ -160,8 +161,13 @@ export async function storeModelImages(
       { abortSignal: options.abortSignal, requestId },
     );
 
-    const infos = staged.map((image, index) => checkedInfo(image, index, requestedFormat));
-    const first = infos[0];
+    const checked = staged.map((image, index) => ({
+      ...checkedInfo(image, index, requestedFormat),
+      blobName: imageBlobName(requestId, index, requestedFormat),
+      bytes: image.bytesWritten,
+      revisedPrompt: generation.images[index]?.revisedPrompt,
+    }));
+    const first = checked[0];
     if (!first) throw new UpstreamError('UpstreamInvalidResponse', 'The upstream answered without any image.');
     const size = generation.size && generation.size !== 'auto' ? generation.size : `${first.width}x${first.height}`;
     const quality = generation.quality ?? description.options.quality ?? 'auto';
@@ -173,16 +179,7 @@ export async function storeModelImages(
       requestid: requestId,
       ...(description.user === undefined ? {} : { user: encodeURIComponent(description.user) }),
     };
-    const stored = await Promise.all(staged.map((image) => image.commit({ metadata })));
-    const links = await Promise.all(stored.map((image) => imageStore.createReadLink(image.blobName)));
-    const images = stored.map((image, index) => ({
-      ...image,
-      url: links[index]?.url ?? '',
-      expiresOn: links[index]?.expiresOn ?? clock.now(),
-      revisedPrompt: generation.images[index]?.revisedPrompt,
-    }));
-
-    const result: GenerateImagesResult = {
+    const summary = {
       requestId,
       created: generation.created,
       model: description.model,
@@ -190,14 +187,25 @@ export async function storeModelImages(
       quality,
       outputFormat: requestedFormat,
       background: generation.background ?? description.options.background,
-      images,
       usage: generation.usage,
-      recordBlobName: recordBlobName(requestId),
+      recordBlobName: recordName,
     };
-    await imageStore.saveRecord(result.recordBlobName, toRecord(description, result, generation.upstreamRequestId, clock.now()), {
+    const [stored, links] = await Promise.all([
+      Promise.all(staged.map((image) => image.commit({ metadata }))),
+      Promise.all(checked.map((image) => imageStore.createReadLink(image.blobName))),
+    ]);
+    // The record goes last: it marks the request complete, and a job that finds it after a crash
+    // finishes from it without calling the upstream again, so it must never exist without its images.
+    await imageStore.saveRecord(recordName, toRecord(description, summary, checked, generation.upstreamRequestId, clock.now()), {
       abortSignal: options.abortSignal,
     });
-    return result;
+    const images = stored.map((image, index) => ({
+      ...image,
+      url: links[index]?.url ?? '',
+      expiresOn: links[index]?.expiresOn ?? clock.now(),
+      revisedPrompt: generation.images[index]?.revisedPrompt,
+    }));
+    return { ...summary, images };
   } catch (error: unknown) {
     await Promise.allSettled(staged.map((image) => image.discard()));
     throw error;
@@ -272,8 +280,16 @@ export async function loadStoredResult(
   };
 }
 
+type RecordedImage = ImageInfo & { readonly blobName: string; readonly bytes: number; readonly revisedPrompt?: string | undefined };
+
 /** The full story of one request, stored beside its images: blob metadata cannot hold long or non-ASCII prompts. */
-function toRecord(description: ImageRequestDescription, result: GenerateImagesResult, upstreamRequestId: string | undefined, completedAt: Date) {
+function toRecord(
+  description: ImageRequestDescription,
+  result: Omit<GenerateImagesResult, 'images'>,
+  images: readonly RecordedImage[],
+  upstreamRequestId: string | undefined,
+  completedAt: Date,
+) {
   return {
     id: result.requestId,
     operation: description.operation,
@@ -288,7 +304,7 @@ function toRecord(description: ImageRequestDescription, result: GenerateImagesRe
       usage: result.usage,
       upstreamRequestId,
     },
-    images: result.images.map((image) => ({
+    images: images.map((image) => ({
       blobName: image.blobName,
       type: image.type,
       contentType: image.contentType,

@@ -47,7 +47,13 @@ export interface ImageGenerationResult {
 
 /** Receives decoded image bytes as they arrive; awaiting `write` is how the consumer applies backpressure. */
 export interface ImageByteWriter {
+  /** `chunk` is lent, not given: the caller may reuse its memory once the promise settles, so copy what you keep. */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Called once after the image's last byte, before the rest of the response has been read or checked,
+   * so that the writer can flush what it holds. Not called when the image is cut short.
+   */
+  end(): Promise<void>;
 }
 
 export interface ImageSink {

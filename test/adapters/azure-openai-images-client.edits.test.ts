@@ -28,6 +28,7 @@ function collectingSink() {
             images[index]?.push(Buffer.from(chunk));
             return Promise.resolve();
           },
+          end: () => Promise.resolve(),
         };
       },
     },

@@ -16,6 +16,7 @@ function collectingSink() {
       received.push(Buffer.from(chunk));
       return Promise.resolve();
     },
+    end: () => Promise.resolve(),
   };
   return { received, sink: { openImage: () => writer } };
 }

@@ -34,7 +34,7 @@ describe('BlobImageStore against Azurite', () => {
       sasLifetimeInMs: lifetimeInMs,
       clock,
       blockSizeInBytes: 64 * 1024,
-      maxBlocksInFlight: 2,
+      maxUploadBytesInFlight: 128 * 1024,
     });
 
   async function names(prefix: string): Promise<string[]> {
@@ -76,6 +76,46 @@ describe('BlobImageStore against Azurite', () => {
     expect(await names('b/')).toEqual(['b/1.png']);
     await after.discard();
     expect(await names('b/')).toEqual([]);
+  });
+
+  it('starts uploading the last partial block of an image when the image ends, before commit', async () => {
+    const image = bigImage();
+    const staged = storeWith().stageImage('tail/0.png', { keepBytes: false });
+    await staged.write(image);
+    await staged.end();
+
+    // Nothing awaits the uploads until commit, so wait for Azurite to hold every byte as uncommitted blocks.
+    const blob = container.getBlockBlobClient('tail/0.png');
+    const stagedBytes = async () => ((await blob.getBlockList('uncommitted')).uncommittedBlocks ?? []).reduce((sum, block) => sum + block.size, 0);
+    for (let attempt = 0; attempt < 100 && (await stagedBytes()) < image.length; attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await stagedBytes()).toBe(image.length);
+    expect(await names('tail/')).toEqual([]);
+
+    await staged.commit({ metadata: {} });
+    expect(await blob.downloadToBuffer()).toEqual(image);
+  });
+
+  it('stores every image whole when more images write at once than the upload budget holds', async () => {
+    const store = new BlobImageStore({
+      container,
+      sasSigner: new SharedKeySasSigner(credential, container.url, { now: () => new Date() }),
+      sasLifetimeInMs: DAY,
+      clock: { now: () => new Date() },
+      blockSizeInBytes: 64 * 1024,
+      maxUploadBytesInFlight: 64 * 1024, // one block for the whole store
+    });
+    const images = [bigImage(), bigImage(), bigImage(), bigImage()];
+    await Promise.all(
+      images.map(async (image, index) => {
+        const staged = store.stageImage(`budget/${index}.png`, { keepBytes: false });
+        for (let offset = 0; offset < image.length; offset += 50_000) await staged.write(image.subarray(offset, offset + 50_000));
+        await staged.end();
+        await staged.commit({ metadata: {} });
+      }),
+    );
+    for (const [index, image] of images.entries()) {
+      expect((await container.getBlobClient(`budget/${index}.png`).downloadToBuffer()).equals(image)).toBe(true);
+    }
   });
 
   it('refuses to commit bytes that are not an image', async () => {

@@ -11,19 +11,19 @@ interface Collected {
 function scan(body: string, pieceSizes: number[] = [body.length]): Collected {
   const scanner = new ImagesResponseScanner();
   const bytes = Buffer.from(body);
-  const decoders: Base64StreamDecoder[] = [];
+  const decoder = new Base64StreamDecoder();
   const parts: Buffer[][] = [];
   let offset = 0;
   for (let piece = 0; offset < bytes.length; piece++) {
     const size = pieceSizes[piece % pieceSizes.length] ?? 1;
     for (const event of scanner.push(bytes.subarray(offset, offset + size))) {
       if (event.kind === 'image-start') {
-        decoders[event.index] = new Base64StreamDecoder();
         parts[event.index] = [];
       } else if (event.kind === 'image-base64') {
-        parts[event.index]?.push(decoders[event.index]?.push(event.data) ?? Buffer.alloc(0));
+        // Copied: the decoder reuses its output buffer on the next push.
+        parts[event.index]?.push(Buffer.from(decoder.push(event.data)));
       } else {
-        decoders[event.index]?.end();
+        decoder.end();
       }
     }
     offset += size;
@@ -92,6 +92,20 @@ describe('ImagesResponseScanner', () => {
     expect(() => scan('{"data":[{"b64_json":"QU\\nFB"}]}')).toThrow(MalformedResponseError);
   });
 
+  it('refuses an escaped quote inside base64, whatever the chunk sizes', () => {
+    for (const sizes of [[1], [4], [100]]) {
+      expect(() => scan('{"created":1,"data":[{"b64_json":"QUFB\\"QUFB"}]}', sizes)).toThrow(MalformedResponseError);
+    }
+  });
+
+  it('hands out long base64 with many escaped slashes unchanged', () => {
+    const image = Buffer.alloc(200_000, 0xff); // every base64 character is '/'
+    const escaped = `{"created":1,"data":[{"b64_json":"${image.toString('base64').replace(/\//g, '\\/')}"}]}`;
+    for (const sizes of [[escaped.length], [65_536], [7]]) {
+      expect(scan(escaped, sizes).images).toEqual([image]);
+    }
+  });
+
   it('refuses an oversized skeleton instead of buffering it', () => {
     const scanner = new ImagesResponseScanner(100);
     expect(() => scanner.push(Buffer.from(JSON.stringify({ created: 1, padding: 'x'.repeat(200) })))).toThrow(MalformedResponseError);
@@ -102,13 +116,28 @@ describe('Base64StreamDecoder', () => {
   it('decodes base64 split at any offset', () => {
     const bytes = randomBytes(1000);
     const text = Buffer.from(bytes.toString('base64'));
-    for (const step of [1, 2, 3, 5, 13]) {
+    for (const step of [1, 2, 3, 5, 13, 4096]) {
       const decoder = new Base64StreamDecoder();
       const out: Buffer[] = [];
-      for (let offset = 0; offset < text.length; offset += step) out.push(decoder.push(text.subarray(offset, offset + step)));
-      out.push(decoder.end());
+      for (let offset = 0; offset < text.length; offset += step) out.push(Buffer.from(decoder.push(text.subarray(offset, offset + step))));
+      decoder.end();
       expect(Buffer.concat(out)).toEqual(bytes);
     }
+  });
+
+  it('decodes one image after another with the same decoder', () => {
+    const decoder = new Base64StreamDecoder();
+    const first = Buffer.from(decoder.push(Buffer.from('QQ==')));
+    decoder.end();
+    expect([first, Buffer.from(decoder.push(Buffer.from('QUJD')))]).toEqual([Buffer.from('A'), Buffer.from('ABC')]);
+  });
+
+  it('refuses text after the padding of an image, also in a later slice', () => {
+    expect(() => new Base64StreamDecoder().push(Buffer.from('QQ==QUFB'))).toThrow(MalformedResponseError);
+    const decoder = new Base64StreamDecoder();
+    decoder.push(Buffer.from('QQ=='));
+    expect(() => decoder.push(Buffer.from('QUFB'))).toThrow(MalformedResponseError);
+    expect(() => new Base64StreamDecoder().push(Buffer.from('Q==='))).toThrow(MalformedResponseError);
   });
 
   it('refuses characters outside the base64 alphabet', () => {

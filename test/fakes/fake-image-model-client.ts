@@ -33,6 +33,7 @@ export class FakeImageModelClient implements ImageModelClient {
     for (const [index, image] of next.entries()) {
       const writer = sink.openImage(index);
       for (let offset = 0; offset < image.length; offset += 1000) await writer.write(image.subarray(offset, offset + 1000));
+      await writer.end();
     }
     return { created: 1_700_000_000, images: next.map(() => ({})), usage: { total_tokens: 1 }, quality: 'high' };
   }

@@ -11,10 +11,15 @@ export interface StoredBlob {
 export class InMemoryImageStore implements ImageStore {
   readonly blobs = new Map<string, StoredBlob>();
   readonly records = new Map<string, unknown>();
+  readonly staged: InMemoryStagedImage[] = [];
   discarded = 0;
+  /** When set, every commit fails with it, as a storage outage would. */
+  commitError: Error | undefined;
 
   stageImage(blobName: string, options: { readonly keepBytes: boolean }): StagedImage {
-    return new InMemoryStagedImage(this, blobName, options.keepBytes);
+    const image = new InMemoryStagedImage(this, blobName, options.keepBytes);
+    this.staged.push(image);
+    return image;
   }
 
   saveRecord(blobName: string, record: unknown): Promise<void> {
@@ -26,13 +31,16 @@ export class InMemoryImageStore implements ImageStore {
     return Promise.resolve(this.records.get(blobName));
   }
 
+
   createReadLink(blobName: string): Promise<ReadLink> {
     return Promise.resolve({ url: `https://store.example/${blobName}?sig=fake`, expiresOn: new Date('2030-01-01T00:00:00Z') });
   }
 }
 
-class InMemoryStagedImage implements StagedImage {
+export class InMemoryStagedImage implements StagedImage {
   private readonly chunks: Buffer[] = [];
+  /** Whether the image model said the image was complete. */
+  ended = false;
 
   constructor(
     private readonly store: InMemoryImageStore,
@@ -49,12 +57,18 @@ class InMemoryStagedImage implements StagedImage {
     return Promise.resolve();
   }
 
+  end(): Promise<void> {
+    this.ended = true;
+    return Promise.resolve();
+  }
+
   info(): ImageInfo | undefined {
     const result = sniffImage(Buffer.concat(this.chunks));
     return typeof result === 'string' ? undefined : result;
   }
 
   commit(properties: StoredImageProperties): Promise<StoredImage> {
+    if (this.store.commitError) return Promise.reject(this.store.commitError);
     const bytes = Buffer.concat(this.chunks);
     const info = this.info();
     if (!info) return Promise.reject(new Error('not an image'));
