@@ -1,19 +1,12 @@
 import type { ImageInfo } from './image-format';
-import type { ImageModel } from './image-models';
+import type { ImageModel, ImageOptions } from './image-models';
 
 /** What the upstream image model is asked to do, after our own validation. */
-export interface ImageGenerationRequest {
+export interface ImageGenerationRequest extends Omit<ImageOptions, 'n' | 'inputFidelity'> {
   readonly model: ImageModel;
   readonly deployment: string;
   readonly prompt: string;
   readonly n: number;
-  readonly size?: string | undefined;
-  readonly quality?: string | undefined;
-  readonly outputFormat?: string | undefined;
-  readonly outputCompression?: number | undefined;
-  readonly background?: string | undefined;
-  readonly moderation?: string | undefined;
-  readonly style?: string | undefined;
   readonly user?: string | undefined;
 }
 

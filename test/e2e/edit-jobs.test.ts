@@ -1,10 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import type { RunningEmulator } from '../../emulator/server';
 import { startEmulator } from '../../emulator/server';
 import { uniqueContainerName } from '../helpers/azurite';
 import type { TestFunctionsHost } from '../helpers/functions-host';
 import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
+import { pollLikePowerAutomate } from '../helpers/power-automate';
 import { downloadPng, expectedMaskedEdit, inputPng, maskPng, sha256 } from './edits-fixtures';
 
 // Edits as jobs: the inputs are checked and kept at once, the worker edits them later, and the poll
@@ -17,18 +16,6 @@ interface ImagesBody {
 
 /** A file as a flow holds it. */
 const fileObject = (bytes: Buffer) => ({ '$content-type': 'image/png', $content: bytes.toString('base64') });
-
-async function pollLikePowerAutomate(first: Response): Promise<Response> {
-  let response = first;
-  for (let polls = 0; response.status === 202; polls++) {
-    if (polls > 60) throw new Error('the job never ended');
-    const location = response.headers.get('location') ?? '';
-    await response.body?.cancel();
-    await sleep(Number(response.headers.get('retry-after') ?? '20') * 1000);
-    response = await fetch(location);
-  }
-  return response;
-}
 
 describe('edit jobs through the local stack', () => {
   let emulator: RunningEmulator;
@@ -66,7 +53,7 @@ describe('edit jobs through the local stack', () => {
     const start = await postEdit({ prompt, images: [fileObject(inputPng)], mask: fileObject(mask) });
 
     expect(start.status).toBe(202);
-    const final = await pollLikePowerAutomate(start);
+    const { final } = await pollLikePowerAutomate(start);
     expect(final.status).toBe(200);
     const body = (await final.json()) as ImagesBody;
     const result = await downloadPng(body.data[0]?.url ?? '');
@@ -78,8 +65,8 @@ describe('edit jobs through the local stack', () => {
     const key = `edit-${Date.now()}`;
     const body = { prompt: 'a hat', images: [`data:image/png;base64,${inputPng.toString('base64')}`] };
 
-    const first = await pollLikePowerAutomate(await postEdit(body, { 'idempotency-key': key }));
-    const again = await pollLikePowerAutomate(await postEdit(body, { 'idempotency-key': key }));
+    const { final: first } = await pollLikePowerAutomate(await postEdit(body, { 'idempotency-key': key }));
+    const { final: again } = await pollLikePowerAutomate(await postEdit(body, { 'idempotency-key': key }));
 
     expect([first.status, again.status]).toEqual([200, 200]);
     const [firstBody, againBody] = (await Promise.all([first.json(), again.json()])) as ImagesBody[];

@@ -8,6 +8,7 @@ import { startEmulator } from '../../emulator/server';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
 import type { TestFunctionsHost } from '../helpers/functions-host';
 import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
+import { pollLikePowerAutomate } from '../helpers/power-automate';
 
 // Async jobs as Power Automate uses them: start with Prefer: respond-async, follow Location without
 // the function key, honour Retry-After, stop at the first answer that is not 202.
@@ -42,23 +43,6 @@ function post(host: TestFunctionsHost, body: unknown, headers: Record<string, st
 
 const startAsync = (host: TestFunctionsHost, body: unknown, headers: Record<string, string> = {}) =>
   post(host, body, { prefer: 'respond-async', ...headers });
-
-/** Polls like the HTTP action: GET Location (no custom headers), wait Retry-After, stop at the first non-202. */
-async function pollLikePowerAutomate(first: Response): Promise<{ final: Response; polls: number }> {
-  let response = first;
-  let polls = 0;
-  while (response.status === 202) {
-    const location = response.headers.get('location');
-    if (location === null) throw new Error('202 without Location');
-    expect(new URL(location).protocol).toBe('http:');
-    await response.body?.cancel();
-    await sleep(Number(response.headers.get('retry-after') ?? '20') * 1000);
-    response = await fetch(location);
-    polls++;
-    if (polls > 60) throw new Error('the job never ended');
-  }
-  return { final: response, polls };
-}
 
 async function readJobRecord(jobs: ContainerClient, id: string): Promise<Record<string, unknown>> {
   return JSON.parse((await jobs.getBlobClient(`jobs/${id}.json`).downloadToBuffer()).toString('utf8')) as Record<string, unknown>;
