@@ -163,6 +163,11 @@ export interface SubmitOptions {
    * submission of the same work finds the first job instead of creating another.
    */
   readonly jobId?: string | undefined;
+  /**
+   * With `jobId`: a secret of the work (e.g. its content hash) from which the access token derives,
+   * so that whoever submits the same work again can hand out a working link too.
+   */
+  readonly tokenSeed?: string | undefined;
 }
 
 /**
@@ -176,9 +181,10 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
   const now = clock.now();
   const requestHash = sha256(canonicalJson(fingerprintOf(spec)));
   const id = options.jobId ?? ids.newId();
-  // With a key, the token derives from key and job so that a replay can hand the same link out again;
-  // without one, it is random and shown once.
-  const accessToken = options.idempotencyKey === undefined ? randomBytes(24).toString('base64url') : deriveToken(options.idempotencyKey, id);
+  // With a key (or seed), the token derives from it and the job so that a replay can hand the same link
+  // out again; without one, it is random and shown once.
+  const seed = options.idempotencyKey ?? options.tokenSeed;
+  const accessToken = seed === undefined ? randomBytes(24).toString('base64url') : deriveToken(seed, id);
 
   if (options.idempotencyKey !== undefined) {
     const existing = await claimIdempotencyKey(options.idempotencyKey, id, requestHash, dependencies);

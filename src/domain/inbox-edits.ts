@@ -70,10 +70,12 @@ export async function processInboxUpload(name: string, dependencies: InboxEditDe
 
   const contentHash = createHash('sha256');
   for (const chunk of source.content) contentHash.update(chunk);
-  const jobId = jobIdFor(name, contentHash.digest('hex'), request);
+  const contentSha256 = contentHash.digest('hex');
+  const jobId = jobIdFor(name, contentSha256, request);
   const submitted = await submitJob(
     { operation: 'edit', command: request.command, inputs: request.inputs, result: { store: 'outputs', prefix } },
-    { enqueue: false, jobId },
+    // The token derives from the bytes, which only those who can read the inbox know.
+    { enqueue: false, jobId, tokenSeed: `inbox\u0000${name}\u0000${contentSha256}` },
     dependencies,
   );
   if (submitted.replayed && FINISHED.has(submitted.job.status)) {

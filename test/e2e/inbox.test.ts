@@ -151,6 +151,17 @@ describe('blob-triggered edits through the local stack', () => {
     expect(emulator.requests).toHaveLength(2);
   });
 
+  it('finishes an edit whose first attempt failed on the host retry, with a working job link', async () => {
+    emulator.enqueueFaults({ kind: 'status', status: 503 });
+    const etag = await upload('photos/second-try.png', variantPng(3), { prompt: 'try again' });
+
+    const manifest = await manifestOf('photos/second-try.png', etag, (found) => found.status === 'succeeded');
+
+    expect(emulator.requests.map((request) => request.status)).toEqual([503, 200]);
+    const job = await fetch(`${host.url}/api/jobs/${manifest.jobId ?? ''}?token=${manifest.jobToken ?? ''}`);
+    expect(job.status).toBe(200);
+  });
+
   it.each([
     ['a text file', 'notes/readme.txt', 'not an image', { prompt: 'x' }, 'UnsupportedImageType'],
     ['an image without a prompt', 'loose/photo.png', inputPng, {}, 'MissingPrompt'],
