@@ -3,6 +3,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { StorageError } from '../domain/errors';
 import type { DocumentStore, Versioned } from '../domain/ports';
 import { isNotFound, isWriteConflict } from './storage-errors';
+import { readAll } from './streams';
 
 /** JSON documents as block blobs, with ETag conditions for create-once and compare-and-swap. */
 export class BlobDocumentStore implements DocumentStore {
@@ -15,7 +16,7 @@ export class BlobDocumentStore implements DocumentStore {
     try {
       const download = await blob.download();
       etag = download.etag;
-      body = await streamToBuffer(download.readableStreamBody);
+      body = await readAll(download.readableStreamBody);
     } catch (error: unknown) {
       if (isNotFound(error)) return undefined;
       throw new StorageError(`Could not read ${name} from Blob Storage.`, error);
@@ -49,11 +50,4 @@ export class BlobDocumentStore implements DocumentStore {
       throw new StorageError(`Could not write ${name} to Blob Storage.`, error);
     }
   }
-}
-
-async function streamToBuffer(stream: NodeJS.ReadableStream | undefined): Promise<Buffer> {
-  if (!stream) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks);
 }

@@ -7,6 +7,7 @@ import { MAX_SNIFF_BYTES, sniffImage } from '../domain/image-format';
 import type { Clock, ImageStore, ReadLink, StagedImage, StoredImage, StoredImageProperties } from '../domain/ports';
 import type { BlobSasSigner } from './blob-sas';
 import { isNotFound } from './storage-errors';
+import { readAll } from './streams';
 
 export interface BlobImageStoreOptions {
   readonly container: ContainerClient;
@@ -65,7 +66,8 @@ export class BlobImageStore implements ImageStore {
   async readRecord(blobName: string): Promise<unknown> {
     let body: Buffer;
     try {
-      body = await this.options.container.getBlobClient(blobName).downloadToBuffer();
+      // One GET: the bytes of one version, whatever a writer does meanwhile.
+      body = await readAll((await this.options.container.getBlobClient(blobName).download()).readableStreamBody);
     } catch (error: unknown) {
       if (isNotFound(error)) return undefined;
       throw new StorageError(`Could not read ${blobName} from Blob Storage.`, error);

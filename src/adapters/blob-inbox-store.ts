@@ -3,6 +3,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { StorageError } from '../domain/errors';
 import type { InboxBlob, InboxStore } from '../domain/ports';
 import { isNotFound, isWriteConflict } from './storage-errors';
+import { readAll } from './streams';
 
 /** The inbox container: uploads read at one version, outcomes written back into their metadata. */
 export class BlobInboxStore implements InboxStore {
@@ -11,15 +12,9 @@ export class BlobInboxStore implements InboxStore {
   async read(name: string): Promise<InboxBlob | undefined> {
     try {
       const download = await this.container.getBlobClient(name).download();
-      const content: Uint8Array[] = [];
-      let size = 0;
-      for await (const chunk of download.readableStreamBody ?? []) {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
-        content.push(bytes);
-        size += bytes.length;
-      }
+      const content = await readAll(download.readableStreamBody);
       if (download.etag === undefined) throw new StorageError(`Blob Storage returned inbox/${name} without an ETag.`);
-      return { name, etag: download.etag, metadata: download.metadata ?? {}, size, content };
+      return { name, etag: download.etag, metadata: download.metadata ?? {}, size: content.length, content: [content] };
     } catch (error: unknown) {
       if (isNotFound(error)) return undefined;
       if (error instanceof StorageError) throw error;

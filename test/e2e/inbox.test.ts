@@ -7,6 +7,7 @@ import { blobCreatedEvent } from '../../local-host/blob-trigger';
 import type { RunningEmulator } from '../../emulator/server';
 import { startEmulator } from '../../emulator/server';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
+import { readJsonBlob } from '../helpers/blobs';
 import type { TestFunctionsHost } from '../helpers/functions-host';
 import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
 import { makePng, patternSamples } from '../emulator/helpers';
@@ -68,7 +69,7 @@ describe('blob-triggered edits through the local stack', () => {
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (await blob.exists()) {
-        const manifest = JSON.parse((await blob.downloadToBuffer()).toString('utf8')) as Manifest;
+        const manifest = await readJsonBlob<Manifest>(blob);
         if (wanted(manifest)) return manifest;
       }
       if (Date.now() > deadline) throw new Error(`no manifest for ${name} (${etag})`);

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningEmulator } from '../../emulator/server';
 import { startEmulator } from '../../emulator/server';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
+import { readJsonBlob } from '../helpers/blobs';
 import type { TestFunctionsHost } from '../helpers/functions-host';
 import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
 import { pollLikePowerAutomate } from '../helpers/power-automate';
@@ -45,7 +46,7 @@ const startAsync = (host: TestFunctionsHost, body: unknown, headers: Record<stri
   post(host, body, { prefer: 'respond-async', ...headers });
 
 async function readJobRecord(jobs: ContainerClient, id: string): Promise<Record<string, unknown>> {
-  return JSON.parse((await jobs.getBlobClient(`jobs/${id}.json`).downloadToBuffer()).toString('utf8')) as Record<string, unknown>;
+  return readJsonBlob<Record<string, unknown>>(jobs.getBlobClient(`jobs/${id}.json`));
 }
 
 async function writeJobRecord(jobs: ContainerClient, id: string, record: Record<string, unknown>): Promise<void> {
