@@ -146,7 +146,7 @@ const jobName = (id: string) => `jobs/${id}.json`;
 const claimName = (keyHash: string) => `idempotency/${keyHash}.json`;
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** A job together with the token that was minted for it (only known when the job was just created). */
+/** A job and its access token (random and shown once, or derived from an Idempotency-Key or a token seed). */
 export interface SubmittedJob {
   readonly job: JobRecord;
   /** True when an earlier request with the same Idempotency-Key created this job. */
