@@ -22,18 +22,16 @@ export class BlobInboxStore implements InboxStore {
     }
   }
 
-  async recordOutcome(name: string, etag: string, outcome: Readonly<Record<string, string>>): Promise<void> {
-    const blob = this.container.getBlobClient(name);
+  async recordOutcome(source: InboxBlob, outcome: Readonly<Record<string, string>>): Promise<void> {
+    // Writing the same outcome again would only give the blob a new ETag.
+    if (Object.entries(outcome).every(([key, value]) => source.metadata[key] === value)) return;
     try {
-      const properties = await blob.getProperties({ conditions: { ifMatch: etag } });
-      const current = properties.metadata ?? {};
-      // Writing the same outcome again would only give the blob a new ETag.
-      if (Object.entries(outcome).every(([key, value]) => current[key] === value)) return;
-      await blob.setMetadata({ ...current, ...outcome }, { conditions: { ifMatch: etag } });
+      // The metadata was read with this ETag, so merging it here loses nothing another writer added.
+      await this.container.getBlobClient(source.name).setMetadata({ ...source.metadata, ...outcome }, { conditions: { ifMatch: source.etag } });
     } catch (error: unknown) {
       // A newer upload (or a delete) replaced the version we processed: its own event will follow.
       if (isWriteConflict(error) || isNotFound(error)) return;
-      throw new StorageError(`Could not record the outcome on inbox/${name}.`, error);
+      throw new StorageError(`Could not record the outcome on inbox/${source.name}.`, error);
     }
   }
 }

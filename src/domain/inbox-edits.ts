@@ -6,7 +6,7 @@ import type { GenerateImagesResult } from './generate-images';
 import { assertValidOptions } from './generate-images';
 import type { EditJobCommand, JobDependencies, JobError, JobRecord, StoredEditInputs } from './image-jobs';
 import { canonicalJson, FINISHED, jobResult, runJob, submitJob } from './image-jobs';
-import type { InboxBlob, InboxStore } from './ports';
+import type { InboxBlob, InboxStore, InputImageStore } from './ports';
 
 /**
  * Edits triggered by uploads to the inbox: an image with a prompt in its metadata, an image under a
@@ -80,13 +80,13 @@ export async function processInboxUpload(name: string, dependencies: InboxEditDe
   );
   if (submitted.replayed && FINISHED.has(submitted.job.status)) {
     // Same bytes and request as a version already done (a repeated event, or an identical overwrite).
-    await dependencies.inbox.recordOutcome(name, source.etag, outcomeMetadata(submitted.job));
+    await dependencies.inbox.recordOutcome(source, outcomeMetadata(submitted.job));
     return { kind: 'already-processed', job: submitted.job };
   }
 
   let job: JobRecord;
   try {
-    const outcome = await runJob(jobId, dependencies);
+    const outcome = await runJob(jobId, { ...dependencies, inputImages: withUploadInMemory(dependencies.inputImages, source) });
     if (outcome.kind === 'missing') throw new Error(`Job ${jobId} vanished while it was being run.`);
     if (outcome.kind !== 'finished') return { kind: 'in-progress', jobId };
     job = outcome.job;
@@ -108,8 +108,23 @@ export async function processInboxUpload(name: string, dependencies: InboxEditDe
     { status: 'succeeded', jobId: job.id, jobToken: submitted.accessToken, source: describeSource(source), ...describeResult(result) },
     dependencies,
   );
-  await dependencies.inbox.recordOutcome(name, source.etag, outcomeMetadata(job));
+  await dependencies.inbox.recordOutcome(source, outcomeMetadata(job));
   return { kind: 'succeeded', job, manifestName: manifestName(resultPrefix) };
+}
+
+/**
+ * Serves the upload itself from the bytes already read: one download instead of two, and the edit
+ * uses exactly the version whose ETag the outcome is recorded against. Other inputs come from storage.
+ */
+function withUploadInMemory(inputs: InputImageStore, source: InboxBlob): InputImageStore {
+  return {
+    readInputBlob: (container, blobName, options) => {
+      if (container !== 'inbox' || blobName !== source.name) return inputs.readInputBlob(container, blobName, options);
+      options.checkSize(source.size);
+      return Promise.resolve({ size: source.size, content: source.content });
+    },
+    saveJobInput: (blobName, upload) => inputs.saveJobInput(blobName, upload),
+  };
 }
 
 async function fail(
@@ -120,7 +135,7 @@ async function fail(
   dependencies: InboxEditDependencies,
 ): Promise<InboxOutcome> {
   await writeManifest(prefix, { status: 'failed', ...(job ? { jobId: job.id } : {}), source: describeSource(source), error }, dependencies);
-  await dependencies.inbox.recordOutcome(source.name, source.etag, {
+  await dependencies.inbox.recordOutcome(source, {
     imagegen_status: 'failed',
     imagegen_error: error.code,
     ...(job ? { imagegen_job: job.id } : {}),

@@ -167,6 +167,6 @@ export interface InboxBlob {
 export interface InboxStore {
   /** The blob as it is now; undefined when it was deleted since the event. */
   read(name: string): Promise<InboxBlob | undefined>;
-  /** Adds the outcome to the blob's metadata, only if it is still the version that was processed. */
-  recordOutcome(name: string, etag: string, outcome: Readonly<Record<string, string>>): Promise<void>;
+  /** Adds the outcome to the metadata of the version that was read, only if the blob is still that version. */
+  recordOutcome(source: InboxBlob, outcome: Readonly<Record<string, string>>): Promise<void>;
 }
