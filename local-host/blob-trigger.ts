@@ -7,6 +7,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
 
+import { readAll } from '../src/adapters/streams';
 import { effectiveOptions } from './http-host';
 import type { LogSink } from './log';
 import { consoleSink, describeError, redactingSink } from './log';
@@ -125,8 +126,9 @@ export async function startBlobTriggers(options: StartBlobTriggersOptions): Prom
   async function invokeOnce(fn: BlobFunction, event: BlobCreatedEvent): Promise<void> {
     const { blobName } = splitBlobUrl(event.data.url);
     const blob = fn.container.getBlobClient(blobName);
-    const properties = await blob.getProperties();
-    const content = await blob.downloadToBuffer();
+    // One GET: the content and the properties of the same version.
+    const download = await blob.download();
+    const content = await readAll(download.readableStreamBody);
     const invocationId = randomUUID();
     const context = new InvocationContext({
       invocationId,
@@ -139,8 +141,8 @@ export async function startBlobTriggers(options: StartBlobTriggersOptions): Prom
         blobTrigger: `${fn.container.containerName}/${blobName}`,
         name: blobName,
         uri: blob.url,
-        properties: { eTag: properties.etag, contentType: properties.contentType, length: properties.contentLength, lastModified: properties.lastModified?.toISOString() },
-        metadata: properties.metadata ?? {},
+        properties: { eTag: download.etag, contentType: download.contentType, length: content.length, lastModified: download.lastModified?.toISOString() },
+        metadata: download.metadata ?? {},
       },
     });
     await fn.registration.handler(content, context);
