@@ -51,15 +51,14 @@ export type JobRequest = (
   | { readonly operation: 'edit'; readonly command: EditJobCommand; readonly inputs: StoredEditInputs }
 ) & { readonly result?: ResultLocation | undefined };
 
-/** The work to submit: inputs with their bytes (kept for the job) or already in storage (the inbox). */
+/**
+ * The work to submit. An edit's inputs either arrived with the request (`uploads`, kept in the jobs
+ * container for the job) or are in storage already (`inputs`, e.g. an inbox upload).
+ */
 export type JobSpec =
   | { readonly operation: 'generate'; readonly command: GenerateJobCommand }
-  | {
-      readonly operation: 'edit';
-      readonly command: EditJobCommand;
-      readonly inputs: EditInputs | StoredEditInputs;
-      readonly result?: ResultLocation | undefined;
-    };
+  | { readonly operation: 'edit'; readonly command: EditJobCommand; readonly uploads: EditInputs }
+  | { readonly operation: 'edit'; readonly command: EditJobCommand; readonly inputs: StoredEditInputs; readonly result?: ResultLocation | undefined };
 
 /** An AppError as stored: enough to answer the caller exactly as the synchronous call would have. */
 export interface JobError {
@@ -226,27 +225,24 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
 
 /** What makes two submissions the same request: parameters and the inputs' content, not where they were kept. */
 function fingerprintOf(spec: JobSpec): unknown {
-  if (spec.operation === 'generate') return spec;
-  const { inputs } = spec;
-  const describe = (input: { readonly target: string } & ({ readonly sha256: string } | { readonly blobName: string })) =>
-    'sha256' in input ? { target: input.target, sha256: input.sha256 } : { target: input.target, blob: input.blobName };
-  return { operation: 'edit', command: spec.command, result: spec.result, images: inputs.images.map(describe), mask: inputs.mask && describe(inputs.mask) };
+  if (spec.operation === 'generate' || !('uploads' in spec)) return spec;
+  const byContent = (input: EditInputs['images'][number]) => ({ target: input.target, sha256: input.sha256 });
+  const { images, mask } = spec.uploads;
+  return { operation: 'edit', command: spec.command, images: images.map(byContent), mask: mask && byContent(mask) };
 }
 
 /** Keeps an edit's uploaded inputs in the jobs container, so the job can run anywhere, later. */
 async function toJobRequest(spec: JobSpec, jobId: string, dependencies: JobDependencies): Promise<JobRequest> {
-  if (spec.operation === 'generate') return spec;
-  const { inputs } = spec;
-  if (!('sha256' in (inputs.images[0] ?? {}))) return { ...spec, inputs: inputs as StoredEditInputs };
-  const uploaded = inputs as EditInputs;
+  if (spec.operation === 'generate' || !('uploads' in spec)) return spec;
+  const { uploads } = spec;
   const keep = async (input: EditInputs['images'][number], name: string): Promise<StoredEditInput> => {
     const blobName = `inputs/${jobId}/${name}-${input.fileName}`;
     await dependencies.inputImages.saveJobInput(blobName, input);
     return { container: 'jobs', blobName, target: input.target, fileName: input.fileName };
   };
-  const images = await Promise.all(uploaded.images.map((input, index) => keep(input, String(index))));
-  const mask = uploaded.mask && (await keep(uploaded.mask, 'mask'));
-  return { operation: 'edit', command: spec.command, inputs: { images, mask }, result: spec.result };
+  const images = await Promise.all(uploads.images.map((input, index) => keep(input, String(index))));
+  const mask = uploads.mask && (await keep(uploads.mask, 'mask'));
+  return { operation: 'edit', command: spec.command, inputs: { images, mask } };
 }
 
 /** Returns the live claim for this key, or undefined when this call made the claim for `jobId`. */
