@@ -241,7 +241,7 @@ const storedRecordSchema = z.object({
       bytes: z.number(),
       width: z.number(),
       height: z.number(),
-      type: z.enum(['png', 'jpeg', 'webp']).optional(),
+      type: z.enum(['png', 'jpeg', 'webp']),
       revisedPrompt: z.string().optional(),
     }),
   ),
@@ -273,7 +273,6 @@ export async function loadStoredResult(
     recordBlobName: recordBlobName(requestId),
     images: images.map((image, index) => ({
       ...image,
-      type: image.type ?? (image.contentType === 'image/jpeg' ? 'jpeg' : image.contentType === 'image/webp' ? 'webp' : 'png'),
       url: links[index]?.url ?? '',
       expiresOn: links[index]?.expiresOn ?? new Date(0),
     })),
