@@ -76,6 +76,14 @@ export function openApiDocument(config: AppConfig, host: string, scheme: 'http' 
     '415': errorResponse('An input is not a PNG or JPEG image.'),
     '429': errorResponse('Azure OpenAI is throttling; retry after Retry-After.'),
   };
+  // Generation and edit differ only in their names and body fields; both run as jobs and answer alike.
+  const imageOperation = (operationId: string, summary: string, description: string, required: string[], properties: Record<string, unknown>) => ({
+    operationId,
+    summary,
+    description,
+    parameters: [asyncParameter, idempotencyParameter, { name: 'body', in: 'body', required: true, schema: { type: 'object', required, properties } }],
+    responses: imageResponses,
+  });
   const common = {
     size: field('string', 'Size', "Width x height, e.g. 1024x1024, or 'auto'."),
     quality: field('string', 'Quality', 'low, medium, high or auto.', { enum: ['low', 'medium', 'high', 'auto'] }),
@@ -101,67 +109,35 @@ export function openApiDocument(config: AppConfig, host: string, scheme: 'http' 
     security: [{ function_key: [] }],
     paths: {
       '/images/generations': {
-        post: {
-          operationId: 'GenerateImage',
-          summary: 'Generate images',
-          description: 'Generates images from a prompt and returns links to them.',
-          parameters: [
-            asyncParameter,
-            idempotencyParameter,
-            {
-              name: 'body',
-              in: 'body',
-              required: true,
-              schema: {
-                type: 'object',
-                required: ['prompt'],
-                properties: {
-                  prompt: field('string', 'Prompt', 'What to draw.', { 'x-ms-visibility': 'important' }),
-                  model: field('string', 'Model', 'The image model.', { enum: models, default: config.openai.defaultModel }),
-                  ...common,
-                },
-              },
-            },
-          ],
-          responses: imageResponses,
-        },
+        post: imageOperation('GenerateImage', 'Generate images', 'Generates images from a prompt and returns links to them.', ['prompt'], {
+          prompt: field('string', 'Prompt', 'What to draw.', { 'x-ms-visibility': 'important' }),
+          model: field('string', 'Model', 'The image model.', { enum: models, default: config.openai.defaultModel }),
+          ...common,
+        }),
       },
       '/images/edits': {
-        post: {
-          operationId: 'EditImage',
-          summary: 'Edit images',
-          description: 'Edits one or more images with a prompt, optionally within a mask, and returns links to the results.',
-          parameters: [
-            asyncParameter,
-            idempotencyParameter,
-            {
-              name: 'body',
-              in: 'body',
-              required: true,
-              schema: {
-                type: 'object',
-                required: ['prompt', 'images'],
-                properties: {
-                  prompt: field('string', 'Prompt', 'What to change.', { 'x-ms-visibility': 'important' }),
-                  images: field('array', 'Images', 'The PNG or JPEG images to edit (file content); the first is the one the mask applies to.', {
-                    'x-ms-visibility': 'important',
-                    items: field('string', 'Image', 'The file content of one image.', { format: 'byte' }),
-                  }),
-                  mask: field('string', 'Mask', 'A PNG with an alpha channel, the size of the first image; transparent pixels mark what to change.', {
-                    format: 'byte',
-                  }),
-                  model: field('string', 'Model', 'The image model.', editModels.length > 0 ? { enum: editModels } : {}),
-                  input_fidelity: field('string', 'Input fidelity', 'How closely to keep the input (low or high), where the model allows it.', {
-                    enum: ['low', 'high'],
-                    'x-ms-visibility': 'advanced',
-                  }),
-                  ...common,
-                },
-              },
-            },
-          ],
-          responses: imageResponses,
-        },
+        post: imageOperation(
+          'EditImage',
+          'Edit images',
+          'Edits one or more images with a prompt, optionally within a mask, and returns links to the results.',
+          ['prompt', 'images'],
+          {
+            prompt: field('string', 'Prompt', 'What to change.', { 'x-ms-visibility': 'important' }),
+            images: field('array', 'Images', 'The PNG or JPEG images to edit (file content); the first is the one the mask applies to.', {
+              'x-ms-visibility': 'important',
+              items: field('string', 'Image', 'The file content of one image.', { format: 'byte' }),
+            }),
+            mask: field('string', 'Mask', 'A PNG with an alpha channel, the size of the first image; transparent pixels mark what to change.', {
+              format: 'byte',
+            }),
+            model: field('string', 'Model', 'The image model.', editModels.length > 0 ? { enum: editModels } : {}),
+            input_fidelity: field('string', 'Input fidelity', 'How closely to keep the input (low or high), where the model allows it.', {
+              enum: ['low', 'high'],
+              'x-ms-visibility': 'advanced',
+            }),
+            ...common,
+          },
+        ),
       },
       '/jobs/{id}': {
         get: {
