@@ -1,8 +1,8 @@
 import type { RunningEmulator } from '../../emulator/server';
-import { startEmulator } from '../../emulator/server';
 import { uniqueContainerName } from '../helpers/azurite';
+import type { AppStack } from '../helpers/app-stack';
+import { startAppStack } from '../helpers/app-stack';
 import type { TestFunctionsHost } from '../helpers/functions-host';
-import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
 import { pollLikePowerAutomate } from '../helpers/power-automate';
 import { downloadPng, expectedMaskedEdit, inputPng, maskPng, sha256 } from './edits-fixtures';
 
@@ -18,25 +18,19 @@ interface ImagesBody {
 const fileObject = (bytes: Buffer) => ({ '$content-type': 'image/png', $content: bytes.toString('base64') });
 
 describe('edit jobs through the local stack', () => {
+  let stack: AppStack | undefined;
   let emulator: RunningEmulator;
   let host: TestFunctionsHost;
 
   beforeAll(async () => {
-    emulator = await startEmulator();
-    host = await startTestFunctionsHost({
-      env: {
-        ...appTestEnv({ emulatorUrl: emulator.url, imagesContainer: uniqueContainerName('e2e-editjobs') }),
-        JOBS_QUEUE: uniqueContainerName('e2e-editjobs-q'),
-        JOBS_RETRY_AFTER_SECONDS: '1',
-      },
-      runQueueTriggers: true,
+    stack = await startAppStack({
+      settings: { JOBS_QUEUE: uniqueContainerName('e2e-editjobs-q'), JOBS_RETRY_AFTER_SECONDS: '1' },
+      host: { runQueueTriggers: true },
     });
+    ({ emulator, host } = stack);
   });
 
-  afterAll(async () => {
-    await host?.close();
-    await emulator?.close();
-  });
+  afterAll(() => stack?.close());
 
   beforeEach(() => emulator.reset());
 

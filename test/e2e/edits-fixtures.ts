@@ -9,10 +9,9 @@ import { BlobServiceClient } from '@azure/storage-blob';
 
 import { editColour } from '../../emulator/images/render';
 import type { RunningEmulator } from '../../emulator/server';
-import { startEmulator } from '../../emulator/server';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
 import type { TestFunctionsHost } from '../helpers/functions-host';
-import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
+import { startAppStack } from '../helpers/app-stack';
 import { makePng, patternSamples, readPng } from '../emulator/helpers';
 
 export const WIDTH = 96;
@@ -60,32 +59,10 @@ export interface EditStack {
   close(): Promise<void>;
 }
 
-/** The emulator, the real app in-process and Azurite, with small edit limits so refusals are cheap to provoke. */
+/** The emulator, the real app in-process and Azurite, with its own images and inbox containers. */
 export async function startEditStack(prefix: string, settings: Record<string, string> = {}): Promise<EditStack> {
-  const emulator = await startEmulator();
   const imagesContainer = uniqueContainerName(`${prefix}-images`);
   const inboxContainer = uniqueContainerName(`${prefix}-inbox`);
-  try {
-    const host = await startTestFunctionsHost({
-      env: {
-        ...appTestEnv({ emulatorUrl: emulator.url, imagesContainer }),
-        INBOX_CONTAINER: inboxContainer,
-        ...settings,
-      },
-    });
-    return {
-      emulator,
-      host,
-      imagesContainer,
-      inboxContainer,
-      blobs: BlobServiceClient.fromConnectionString(testStorageConnectionString()),
-      async close() {
-        await host.close();
-        await emulator.close();
-      },
-    };
-  } catch (error: unknown) {
-    await emulator.close();
-    throw error;
-  }
+  const stack = await startAppStack({ settings: { IMAGES_CONTAINER: imagesContainer, INBOX_CONTAINER: inboxContainer, ...settings } });
+  return { ...stack, imagesContainer, inboxContainer, blobs: BlobServiceClient.fromConnectionString(testStorageConnectionString()) };
 }

@@ -5,11 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { blobCreatedEvent } from '../../local-host/blob-trigger';
 import type { RunningEmulator } from '../../emulator/server';
-import { startEmulator } from '../../emulator/server';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
 import { readJsonBlob } from '../helpers/blobs';
+import type { AppStack } from '../helpers/app-stack';
+import { startAppStack } from '../helpers/app-stack';
 import type { TestFunctionsHost } from '../helpers/functions-host';
-import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
 import { makePng, patternSamples } from '../emulator/helpers';
 import { downloadPng, expectedMaskedEdit, inputPng, maskPng, sha256 } from './edits-fixtures';
 
@@ -33,29 +33,26 @@ describe('blob-triggered edits through the local stack', () => {
   const outputsName = uniqueContainerName('e2e-outputs');
   let inbox: ContainerClient;
   let outputs: ContainerClient;
+  let stack: AppStack | undefined;
   let emulator: RunningEmulator;
   let host: TestFunctionsHost;
 
   beforeAll(async () => {
-    emulator = await startEmulator();
-    host = await startTestFunctionsHost({
-      env: {
-        ...appTestEnv({ emulatorUrl: emulator.url }),
+    stack = await startAppStack({
+      settings: {
         INBOX_CONTAINER: inboxName,
         OUTPUTS_CONTAINER: outputsName,
         INBOX_PRESETS: JSON.stringify({ 'product-shots': { prompt: PRESET_PROMPT, quality: 'low' } }),
         AZURE_OPENAI_MAX_RETRIES: '0',
       },
-      blobTriggers: 'watch',
+      host: { blobTriggers: 'watch' },
     });
+    ({ emulator, host } = stack);
     inbox = storage.getContainerClient(inboxName);
     outputs = storage.getContainerClient(outputsName);
   });
 
-  afterAll(async () => {
-    await host?.close();
-    await emulator?.close();
-  });
+  afterAll(() => stack?.close());
 
   beforeEach(() => emulator.reset());
 

@@ -4,11 +4,11 @@ import { QueueServiceClient } from '@azure/storage-queue';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { RunningEmulator } from '../../emulator/server';
-import { startEmulator } from '../../emulator/server';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
 import { readJsonBlob } from '../helpers/blobs';
+import type { AppStack } from '../helpers/app-stack';
+import { startAppStack } from '../helpers/app-stack';
 import type { TestFunctionsHost } from '../helpers/functions-host';
-import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
 import { pollLikePowerAutomate } from '../helpers/power-automate';
 
 // Async jobs as Power Automate uses them: start with Prefer: respond-async, follow Location without
@@ -71,28 +71,19 @@ describe('async jobs through the local stack', () => {
   const jobsContainer = uniqueContainerName('e2e-jobs');
   const queueName = uniqueContainerName('e2e-jobs-q');
   const jobs = storage().getContainerClient(jobsContainer);
+  let stack: AppStack | undefined;
   let emulator: RunningEmulator;
   let host: TestFunctionsHost;
 
   beforeAll(async () => {
-    emulator = await startEmulator();
-    host = await startTestFunctionsHost({
-      env: {
-        ...appTestEnv({ emulatorUrl: emulator.url, imagesContainer: uniqueContainerName('e2e-jobs-img') }),
-        JOBS_CONTAINER: jobsContainer,
-        JOBS_QUEUE: queueName,
-        JOBS_RETRY_AFTER_SECONDS: '1',
-        AZURE_OPENAI_MAX_RETRIES: '0',
-      },
-      runQueueTriggers: true,
-      queueTriggerSettings: { maxDequeueCount: 2, visibilityTimeoutInSeconds: 0 },
+    stack = await startAppStack({
+      settings: { JOBS_CONTAINER: jobsContainer, JOBS_QUEUE: queueName, JOBS_RETRY_AFTER_SECONDS: '1', AZURE_OPENAI_MAX_RETRIES: '0' },
+      host: { runQueueTriggers: true, queueTriggerSettings: { maxDequeueCount: 2, visibilityTimeoutInSeconds: 0 } },
     });
+    ({ emulator, host } = stack);
   });
 
-  afterAll(async () => {
-    await host?.close();
-    await emulator?.close();
-  });
+  afterAll(() => stack?.close());
 
   beforeEach(() => emulator.reset());
 
@@ -292,11 +283,9 @@ describe('async jobs through the local stack', () => {
 
 describe('cancelling a job', () => {
   it('cancels a queued job, which then answers 410; a token opens only its own job', async () => {
-    const emulator = await startEmulator();
     // No queue triggers: the job stays queued.
-    const host = await startTestFunctionsHost({
-      env: { ...appTestEnv({ emulatorUrl: emulator.url }), JOBS_QUEUE: uniqueContainerName('e2e-cancel-q') },
-    });
+    const stack = await startAppStack({ settings: { JOBS_QUEUE: uniqueContainerName('e2e-cancel-q') } });
+    const { emulator, host } = stack;
     try {
       const job = (await (await startAsync(host, { prompt: 'never mind' })).json()) as JobSummary;
 
@@ -317,8 +306,7 @@ describe('cancelling a job', () => {
       expect(refused.status).toBe(404); // another job's token opens nothing
       expect(emulator.requests).toHaveLength(1);
     } finally {
-      await host.close();
-      await emulator.close();
+      await stack.close();
     }
   });
 });

@@ -1,9 +1,7 @@
-import type { RunningEmulator } from '../../emulator/server';
-import { startEmulator } from '../../emulator/server';
 import { httpFunctions } from '../../local-host/registry';
-import { uniqueContainerName } from '../helpers/azurite';
+import type { AppStack } from '../helpers/app-stack';
+import { startAppStack } from '../helpers/app-stack';
 import type { TestFunctionsHost } from '../helpers/functions-host';
-import { appTestEnv, startTestFunctionsHost } from '../helpers/functions-host';
 import { pollLikePowerAutomate } from '../helpers/power-automate';
 
 // The OpenAPI 2.0 document a Power Automate custom connector is imported from: it must describe the
@@ -26,25 +24,19 @@ interface OpenApi {
 }
 
 describe('GET /api/swagger.json', () => {
-  let emulator: RunningEmulator;
+  let stack: AppStack | undefined;
   let host: TestFunctionsHost;
   let document: OpenApi;
 
   beforeAll(async () => {
-    emulator = await startEmulator();
-    host = await startTestFunctionsHost({
-      env: { ...appTestEnv({ emulatorUrl: emulator.url, imagesContainer: uniqueContainerName('e2e-openapi') }), JOBS_RETRY_AFTER_SECONDS: '1' },
-      runQueueTriggers: true,
-    });
+    stack = await startAppStack({ settings: { JOBS_RETRY_AFTER_SECONDS: '1' }, host: { runQueueTriggers: true } });
+    ({ host } = stack);
     const response = await fetch(`${host.url}/api/swagger.json`);
     expect(response.status).toBe(200);
     document = (await response.json()) as OpenApi;
   });
 
-  afterAll(async () => {
-    await host?.close();
-    await emulator?.close();
-  });
+  afterAll(() => stack?.close());
 
   const operations = () => Object.entries(document.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ path, method, operation })));
 
