@@ -5,7 +5,7 @@ import { ValidationError } from '../domain/errors';
 import type { InboxEditRequest } from '../domain/inbox-edits';
 import type { InboxBlob } from '../domain/ports';
 import { editFields, editImagesFormFields } from '../http/edit-schemas';
-import { imageOptionsOf, resolveModel } from '../http/generate-images-handler';
+import { imageOptionsOf, resolveModel } from '../http/request-options';
 import { parseWith } from '../http/read-body';
 
 // The request fields an upload may carry in its metadata (values are text, as in a form).

@@ -6,7 +6,7 @@ import { UnsupportedMediaTypeError } from '../domain/errors';
 import type { Services } from '../services';
 import type { EditImagesFields } from './edit-schemas';
 import { editImagesFormFields } from './edit-schemas';
-import { deploymentFor, imageOptionsOf, resolveModel } from './generate-images-handler';
+import { deploymentFor, imageOptionsOf, resolveModel } from './request-options';
 import { toImagesResponse } from './images-response';
 import { editLimitsOf, handleAsJob, needsJob, readJobMode, refuseInlineImagesForJobs } from './jobs';
 import { mediaTypeOf, parseWith } from './read-body';

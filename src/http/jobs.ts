@@ -8,6 +8,7 @@ import type { AppConfig } from '../config';
 import type { EditLimits } from '../domain/edit-images';
 import type { Services } from '../services';
 import { toImagesResponse } from './images-response';
+import { deploymentFor } from './request-options';
 
 /** How the caller wants the work done: `Prefer: respond-async` / `?async=true`, `?wait=N`, `Idempotency-Key`. */
 export interface JobMode {
@@ -59,8 +60,7 @@ export function jobDependencies(services: Services): JobDependencies {
   const { config } = services;
   return {
     ...services,
-    deploymentFor: (model) => config.openai.deployments.get(model) ?? model,
-    documents: services.documents,
+    deploymentFor: deploymentFor(services),
     queue: services.jobQueue,
     settings: {
       editLimits: editLimitsOf(config),
