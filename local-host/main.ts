@@ -64,16 +64,18 @@ async function startLocalAzurite(projectRoot: string): Promise<RunningAzurite> {
   if (!useDefaults) {
     log(`ports ${DEFAULT_AZURITE_PORTS.blob}-${DEFAULT_AZURITE_PORTS.table} are busy (another Azurite?); ours runs on free ports, in memory.`);
   }
+  // AZURITE_DATA=memory starts from empty storage every time (and leaves nothing behind).
+  const inMemory = process.env['AZURITE_DATA']?.trim().toLowerCase() === 'memory';
   const dataDir = join(projectRoot, '.azurite');
   const azurite = await startAzurite({
-    ...(useDefaults ? { dataDir, blobPort: wanted[0], queuePort: wanted[1], tablePort: wanted[2] } : {}),
+    ...(useDefaults ? { blobPort: wanted[0], queuePort: wanted[1], tablePort: wanted[2], ...(inMemory ? {} : { dataDir }) } : {}),
     // Azurite announces each service's start and stop; anything else it says is worth showing.
     log: (line) => {
       if (!/service (is starting at|is successfully listening at|is closing|successfully closed)/.test(line)) log(`azurite: ${line}`);
     },
   });
   started.push({ name: 'Azurite', stop: () => azurite.stop() });
-  log(`Azurite (pid ${azurite.pid}) blob ${azurite.blobEndpoint}, ${useDefaults ? `data in ${relative(process.cwd(), dataDir) || '.'}/` : 'data in memory'}`);
+  log(`Azurite (pid ${azurite.pid}) blob ${azurite.blobEndpoint}, ${useDefaults && !inMemory ? `data in ${relative(process.cwd(), dataDir) || '.'}/` : 'data in memory'}`);
   return azurite;
 }
 
