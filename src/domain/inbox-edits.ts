@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import { blobNameProblem } from './blob-names';
 import { prepareEditInputs } from './edit-images';
 import { AppError } from './errors';
 import type { GenerateImagesResult } from './generate-images';
@@ -29,6 +30,7 @@ export interface InboxEditDependencies extends JobDependencies {
 }
 
 export type InboxOutcome =
+  | { readonly kind: 'ticket-input' }
   | { readonly kind: 'gone' }
   | { readonly kind: 'already-processed'; readonly job: JobRecord }
   | { readonly kind: 'in-progress'; readonly jobId: string }
@@ -36,7 +38,7 @@ export type InboxOutcome =
   | { readonly kind: 'failed'; readonly error: JobError; readonly manifestName: string };
 
 /** Blobs under a folder whose name starts with `_` are a ticket's inputs, never edited on their own. */
-export const isTicketInputName = (name: string) => name.split('/').slice(0, -1).some((folder) => folder.startsWith('_'));
+const isTicketInputName = (name: string) => name.split('/').slice(0, -1).some((folder) => folder.startsWith('_'));
 
 /** The results of one upload version: `{name}/{etag}/` in the outputs container. */
 export function outputPrefix(name: string, etag: string): string {
@@ -45,12 +47,19 @@ export function outputPrefix(name: string, etag: string): string {
 
 export const manifestName = (prefix: string) => `${prefix}/manifest.json`;
 
+/** Where the manifest of an upload whose name was refused goes: its name cannot be a blob-name prefix. */
+export const rejectedPrefix = (name: string) => `_rejected/${createHash('sha256').update(name).digest('hex')}`;
+
 /**
  * Handles one BlobCreated event for `name`. Permanent problems end in a failed manifest (never in
  * retries); transient ones record the failure and throw, so the host retries and in the end
  * poisons the event.
  */
 export async function processInboxUpload(name: string, dependencies: InboxEditDependencies): Promise<InboxOutcome> {
+  // Checked before anything is read: the name alone decides which blob the storage client addresses.
+  const problem = blobNameProblem(name);
+  if (problem !== undefined) return rejectName(name, problem, dependencies);
+  if (isTicketInputName(name)) return { kind: 'ticket-input' };
   const source = await dependencies.inbox.read(name);
   if (!source) return { kind: 'gone' };
   const prefix = outputPrefix(name, source.etag);
@@ -140,6 +149,18 @@ async function fail(
     imagegen_error: error.code,
     ...(job ? { imagegen_job: job.id } : {}),
   });
+  return { kind: 'failed', error, manifestName: manifestName(prefix) };
+}
+
+/** A name that is not a plain blob name: a failed manifest in the outputs container, and nothing else read or written. */
+async function rejectName(name: string, problem: string, dependencies: InboxEditDependencies): Promise<InboxOutcome> {
+  const error: JobError = {
+    status: 400,
+    code: 'InvalidBlobName',
+    message: `The upload's name ${problem}; upload it under a name of '/'-separated parts without '.' or '..' parts, backslashes or control characters.`,
+  };
+  const prefix = rejectedPrefix(name);
+  await writeManifest(prefix, { status: 'failed', source: { name }, error }, dependencies);
   return { kind: 'failed', error, manifestName: manifestName(prefix) };
 }
 
