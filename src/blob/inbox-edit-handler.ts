@@ -42,7 +42,7 @@ export function createInboxEditHandler(getServices: () => Promise<Services>) {
         context.info(`${quoted} edited by job ${outcome.job.id}; manifest ${outcome.manifestName}.`);
         return;
       case 'failed':
-        context.warn(`${quoted} could not be edited: ${outcome.error.code}: ${outcome.error.message} (manifest ${outcome.manifestName}).`);
+        context.warn(`${quoted} could not be edited: ${outcome.error.code}: ${outcome.error.logDetail ?? outcome.error.message} (manifest ${outcome.manifestName}).`);
     }
   };
 }

@@ -64,7 +64,10 @@ export type JobSpec =
 export interface JobError {
   readonly status: number;
   readonly code: string;
+  /** What the caller is told. */
   readonly message: string;
+  /** What only the log may show (settings to check), when it differs from `message`. */
+  readonly logDetail?: string | undefined;
   readonly target?: string | undefined;
   readonly details?: unknown;
 }
@@ -91,6 +94,7 @@ const jobErrorSchema = z.object({
   status: z.number(),
   code: z.string(),
   message: z.string(),
+  logDetail: z.string().optional(),
   target: z.string().optional(),
   details: z.unknown().optional(),
 });
@@ -441,7 +445,7 @@ export async function failExhaustedJob(id: string, dependencies: JobDependencies
       status: last?.status ?? 500,
       code: 'JobRetriesExhausted',
       message: `The job failed ${job.attempts} time(s) and was given up${last ? `; the last failure: ${last.code}: ${last.message}` : ''}.`,
-      ...(last ? { details: { lastError: last } } : {}),
+      ...(last ? { details: { lastError: publicJobError(last) } } : {}),
     });
     if ((await dependencies.documents.replace(jobName(id), failed, found.etag)) !== undefined) return failed;
   }
@@ -478,7 +482,8 @@ function toJobError(error: unknown): JobError {
     return {
       status: error.status,
       code: error.code,
-      message: error.message,
+      message: error.publicMessage,
+      ...(error.publicMessage === error.message ? {} : { logDetail: error.message }),
       ...(error.target === undefined ? {} : { target: error.target }),
       ...(error.details === undefined ? {} : { details: error.details }),
     };
@@ -486,12 +491,18 @@ function toJobError(error: unknown): JobError {
   return { status: 500, code: 'InternalError', message: 'The job failed unexpectedly; see the log.' };
 }
 
-/** The stored error as an AppError again, so the HTTP layer renders it like the synchronous one. */
+/** The stored error as an AppError again, so the HTTP layer renders (and logs) it like the synchronous one. */
 export function jobErrorToAppError(error: JobError): AppError {
-  return new AppError(error.code, error.status, error.message, {
+  return new AppError(error.code, error.status, error.logDetail ?? error.message, {
+    publicMessage: error.message,
     target: error.target,
     details: error.details as AppError['details'],
   });
+}
+
+/** A stored error as callers may see it: without the log detail. */
+export function publicJobError(error: JobError): JobError {
+  return { ...error, logDetail: undefined };
 }
 
 /** JSON with sorted keys, so that the same request always hashes the same. */

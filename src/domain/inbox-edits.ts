@@ -6,7 +6,7 @@ import { AppError } from './errors';
 import type { GenerateImagesResult } from './generate-images';
 import { assertValidOptions } from './generate-images';
 import type { EditJobCommand, JobDependencies, JobError, JobRecord, StoredEditInputs } from './image-jobs';
-import { canonicalJson, FINISHED, jobResult, runJob, submitJob } from './image-jobs';
+import { canonicalJson, FINISHED, jobResult, publicJobError, runJob, submitJob } from './image-jobs';
 import type { InboxBlob, InboxStore, InputImageStore } from './ports';
 
 /**
@@ -143,7 +143,8 @@ async function fail(
   job: JobRecord | undefined,
   dependencies: InboxEditDependencies,
 ): Promise<InboxOutcome> {
-  await writeManifest(prefix, { status: 'failed', ...(job ? { jobId: job.id } : {}), source: describeSource(source), error }, dependencies);
+  // Whoever can read the outputs container reads the manifest: no log detail in it.
+  await writeManifest(prefix, { status: 'failed', ...(job ? { jobId: job.id } : {}), source: describeSource(source), error: publicJobError(error) }, dependencies);
   await dependencies.inbox.recordOutcome(source, {
     imagegen_status: 'failed',
     imagegen_error: error.code,
@@ -203,7 +204,7 @@ function describeResult(result: GenerateImagesResult) {
 
 function toManifestError(error: unknown): JobError {
   if (error instanceof AppError) {
-    return { status: error.status, code: error.code, message: error.message, ...(error.target === undefined ? {} : { target: error.target }) };
+    return { status: error.status, code: error.code, message: error.publicMessage, ...(error.target === undefined ? {} : { target: error.target }) };
   }
   return { status: 500, code: 'InternalError', message: 'The edit failed unexpectedly; see the log.' };
 }

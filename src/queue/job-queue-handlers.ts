@@ -50,8 +50,11 @@ export function createJobWorker(getServices: () => Promise<Services>) {
       case 'deferred':
         context.info(`Job ${jobId} was throttled upstream; queued again in ${outcome.retryInSeconds} s.`);
         return;
-      case 'finished':
-        context.info(`Job ${jobId} ${outcome.job.status}.`);
+      case 'finished': {
+        const { error } = outcome.job;
+        if (error) context.warn(`Job ${jobId} ${outcome.job.status}: ${error.code}: ${error.logDetail ?? error.message}`);
+        else context.info(`Job ${jobId} ${outcome.job.status}.`);
+      }
     }
   };
 }
@@ -62,6 +65,6 @@ export function createPoisonJobHandler(getServices: () => Promise<Services>) {
     const jobId = parseMessage(message, context);
     if (jobId === undefined) return;
     const job = await failExhaustedJob(jobId, jobDependencies(await getServices()));
-    context.warn(`Job ${jobId} gave up after its retries: ${job?.error?.message ?? 'no record'}.`);
+    context.warn(`Job ${jobId} gave up after its retries: ${job?.error?.logDetail ?? job?.error?.message ?? 'no record'}.`);
   };
 }

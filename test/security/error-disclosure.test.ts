@@ -1,9 +1,14 @@
+import { BlobServiceClient } from '@azure/storage-blob';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { EmulatorFault } from '../../emulator/server';
+import { blobCreatedEvent } from '../../local-host/blob-trigger';
 import { APP_SETTING_NAMES } from '../../src/config';
+import { inputPng } from '../e2e/edits-fixtures';
 import type { AppStack } from '../helpers/app-stack';
 import { startAppStack } from '../helpers/app-stack';
+import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
+import { readJsonBlob } from '../helpers/blobs';
 
 // Finding 4 of the attack run: 502 bodies named our settings (AZURE_OPENAI_AUTH,
 // AZURE_OPENAI_ENDPOINT, ...), UpstreamBadRequest relayed the upstream's message word for word, and
@@ -29,11 +34,19 @@ async function generate(stack: AppStack, body: string | object, query = ''): Pro
 describe('error bodies', () => {
   describe('when our own configuration is wrong', () => {
     let stack: AppStack | undefined;
+    const storage = BlobServiceClient.fromConnectionString(testStorageConnectionString());
+    const inbox = storage.getContainerClient(uniqueContainerName('sec-err-inbox'));
+    const outputs = storage.getContainerClient(uniqueContainerName('sec-err-outputs'));
 
     beforeAll(async () => {
       stack = await startAppStack({
-        settings: { AZURE_OPENAI_API_KEY: 'not-the-emulator-key', AZURE_OPENAI_MAX_RETRIES: '0' },
-        host: { runQueueTriggers: true, queueTriggerSettings: { maxDequeueCount: 1, visibilityTimeoutInSeconds: 0 } },
+        settings: {
+          AZURE_OPENAI_API_KEY: 'not-the-emulator-key',
+          AZURE_OPENAI_MAX_RETRIES: '0',
+          INBOX_CONTAINER: inbox.containerName,
+          OUTPUTS_CONTAINER: outputs.containerName,
+        },
+        host: { runQueueTriggers: true, queueTriggerSettings: { maxDequeueCount: 1, visibilityTimeoutInSeconds: 0 }, blobTriggers: 'webhook' },
       });
     });
     afterAll(() => stack?.close());
@@ -69,6 +82,22 @@ describe('error bodies', () => {
       const final = await fetch(statusUrl);
       expect(final.status).toBe(502);
       expect(await final.text()).not.toMatch(SETTING_NAMES);
+    });
+
+    it('name no setting in the manifest of a failed inbox edit', async () => {
+      if (!stack) throw new Error('no stack');
+      const upload = await inbox.getBlockBlobClient('photos/door.png').upload(inputPng, inputPng.length, { metadata: { prompt: 'paint it red' } });
+      const delivered = await fetch(`${stack.host.url}/runtime/webhooks/blobs?functionName=Host.Functions.inbox-edit&code=${stack.host.functionKey}`, {
+        method: 'POST',
+        headers: { 'aeg-event-type': 'Notification', 'content-type': 'application/json' },
+        body: JSON.stringify([blobCreatedEvent(inbox.getBlobClient('photos/door.png').url)]),
+      });
+      expect(delivered.status).toBe(202);
+
+      const manifest = outputs.getBlobClient(`photos/door.png/${(upload.etag ?? '').replace(/[^A-Za-z0-9]/g, '')}/manifest.json`);
+      const text = JSON.stringify(await readJsonBlob<unknown>(manifest));
+      expect(text).toContain('UpstreamAuthenticationFailed');
+      expect(text).not.toMatch(SETTING_NAMES);
     });
   });
 
