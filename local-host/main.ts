@@ -18,6 +18,7 @@ import { getFreePort, isPortFree, isPortListening } from './ports';
 import { startBlobTriggers } from './blob-trigger';
 import { readQueueTriggerSettings, startQueueRunner } from './queue-runner';
 import { installFunctionsCore, loadFunctionApp } from './registry';
+import { keptJobTokenSecret, newJobTokenSecret } from './job-token-secret';
 import type { AppSettings } from './settings';
 import {
   bindingSettings,
@@ -55,7 +56,8 @@ function isSet(settings: AppSettings, name: string): boolean {
   return settings[name] !== undefined && settings[name].trim() !== '';
 }
 
-async function startLocalAzurite(projectRoot: string): Promise<RunningAzurite> {
+/** Azurite, and the folder it keeps its data in (undefined when the data lives in memory). */
+async function startLocalAzurite(projectRoot: string): Promise<{ azurite: RunningAzurite; dataDir: string | undefined }> {
   const wanted = [DEFAULT_AZURITE_PORTS.blob, DEFAULT_AZURITE_PORTS.queue, DEFAULT_AZURITE_PORTS.table];
   const free = await Promise.all(wanted.map((port) => isPortFree(port)));
   const useDefaults = free.every(Boolean);
@@ -75,8 +77,20 @@ async function startLocalAzurite(projectRoot: string): Promise<RunningAzurite> {
     },
   });
   started.push({ name: 'Azurite', stop: () => azurite.stop() });
-  log(`Azurite (pid ${azurite.pid}) blob ${azurite.blobEndpoint}, ${useDefaults && !inMemory ? `data in ${relative(process.cwd(), dataDir) || '.'}/` : 'data in memory'}`);
-  return azurite;
+  const persistent = useDefaults && !inMemory;
+  log(`Azurite (pid ${azurite.pid}) blob ${azurite.blobEndpoint}, ${persistent ? `data in ${relative(process.cwd(), dataDir) || '.'}/` : 'data in memory'}`);
+  return { azurite, dataDir: persistent ? dataDir : undefined };
+}
+
+/**
+ * JOB_TOKEN_SECRET unless the user set one: kept in `.azurite/` while the jobs are kept anywhere
+ * (Azurite's folder or a real account), made for this run when Azurite holds them in memory.
+ */
+function jobTokenSecretSetting(projectRoot: string, azurite: { dataDir: string | undefined } | undefined): AppSettings {
+  if (azurite && azurite.dataDir === undefined) return { JOB_TOKEN_SECRET: newJobTokenSecret() };
+  const { secret, path } = keptJobTokenSecret(azurite?.dataDir ?? join(projectRoot, '.azurite'));
+  log(`job-token secret kept in ${relative(process.cwd(), path)}`);
+  return { JOB_TOKEN_SECRET: secret };
 }
 
 /** A loopback http URL's port, for "the configured endpoint is the emulator's address but nobody listens". */
@@ -124,14 +138,17 @@ async function run(): Promise<void> {
   const storageNames = ['ImagesStorage', 'AzureWebJobsStorage'] as const;
   const identityStorage = isSet(user, 'ImagesStorage__blobServiceUri') || isSet(user, 'ImagesStorage__serviceUri');
   const needsAzurite = isSet(user, 'ImagesStorage') ? isDevelopmentStorage(user['ImagesStorage'] ?? '') : !identityStorage;
-  const azurite = needsAzurite ? await startLocalAzurite(projectRoot) : undefined;
+  const localStorage = needsAzurite ? await startLocalAzurite(projectRoot) : undefined;
+  const azurite = localStorage?.azurite;
   if (!azurite) log('ImagesStorage names a real storage account; not starting Azurite.');
 
   // 2. Azure OpenAI: the emulator unless the user configured an endpoint. An endpoint on a loopback
   //    port nobody listens on (e.g. local.settings.example.json's) gets the emulator started there.
   //    The key-auth defaults only come with the emulator: a real endpoint keeps the app's own default
   //    (managed identity, i.e. the developer's Azure login).
-  let defaults: AppSettings = { FUNCTIONS_WORKER_RUNTIME: 'node' };
+  // WEBSITE_HOSTNAME as `func start` sets it: the app builds its absolute links from it.
+  let defaults: AppSettings = { FUNCTIONS_WORKER_RUNTIME: 'node', WEBSITE_HOSTNAME: `localhost:${port}` };
+  if (!isSet(user, 'JOB_TOKEN_SECRET')) defaults = { ...defaults, ...jobTokenSecretSetting(projectRoot, localStorage) };
   if (azurite) defaults = { ...defaults, ...storageAppSettings(azurite.connectionString) };
   const userEndpoint = isSet(user, 'AZURE_OPENAI_ENDPOINT') ? user['AZURE_OPENAI_ENDPOINT'] : undefined;
   if (userEndpoint === undefined) {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 import { z } from 'zod';
 
@@ -8,6 +8,7 @@ import { checkInputSize, editImages, prepareEditInputs } from './edit-images';
 import type { GenerateImagesCommand, GenerateImagesDependencies, GenerateImagesResult } from './generate-images';
 import { assertValidGeneration, assertValidOptions, generateImages, loadStoredResult } from './generate-images';
 import { IMAGE_MODELS } from './image-models';
+import { accessTokenHash, accessTokenMatches, deriveAccessToken, newAccessToken, reissueAccessToken } from './job-tokens';
 import type { DocumentStore, ImageStore, InputImageStore, JobQueue, Versioned } from './ports';
 
 /**
@@ -142,6 +143,8 @@ export interface JobDependencies extends GenerateImagesDependencies {
     /** How long one attempt may own a running job (the upstream deadline and some slack). */
     readonly leaseInMs: number;
     readonly idempotencyWindowInMs: number;
+    /** Secrets for derived access tokens: the first derives, all are tried for replays (see job-tokens). */
+    readonly tokenSecrets: readonly [string, ...string[]];
   };
 }
 
@@ -149,7 +152,7 @@ const jobName = (id: string) => `jobs/${id}.json`;
 const claimName = (keyHash: string) => `idempotency/${keyHash}.json`;
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** A job and its access token (random and shown once, or derived from an Idempotency-Key or a token seed). */
+/** A job and its access token (random and shown once, or derived with the server's secret from an Idempotency-Key or a token seed). */
 export interface SubmittedJob {
   readonly job: JobRecord;
   /** True when an earlier request with the same Idempotency-Key created this job. */
@@ -167,8 +170,9 @@ export interface SubmitOptions {
    */
   readonly jobId?: string | undefined;
   /**
-   * With `jobId`: a secret of the work (e.g. its content hash) from which the access token derives,
-   * so that whoever submits the same work again can hand out a working link too.
+   * With `jobId`: what identifies the work (e.g. its content hash), from which the access token
+   * derives with the server's secret, so that whoever submits the same work again can hand out a
+   * working link too.
    */
   readonly tokenSeed?: string | undefined;
 }
@@ -184,10 +188,21 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
   const now = clock.now();
   const requestHash = sha256(canonicalJson(fingerprintOf(spec)));
   const id = options.jobId ?? ids.newId();
-  // With a key (or seed), the token derives from it and the job so that a replay can hand the same link
-  // out again; without one, it is random and shown once.
+  // With a key (or seed), the token derives from it, the job and the secret, so that a replay can hand
+  // the same link out again; without one, it is random and shown once.
   const seed = options.idempotencyKey ?? options.tokenSeed;
-  const accessToken = seed === undefined ? randomBytes(24).toString('base64url') : deriveToken(seed, id);
+  const secrets = dependencies.settings.tokenSecrets;
+  const accessToken = seed === undefined ? newAccessToken() : deriveAccessToken(secrets[0], id, seed);
+  const reissue = (job: JobRecord, jobSeed: string): string => {
+    const token = reissueAccessToken(secrets, job.id, jobSeed, job.accessTokenHash);
+    if (token === undefined) {
+      throw new ConflictError(
+        'IdempotencyKeyUnavailable',
+        'The job this request first created can no longer hand out its link again (the secret behind it was retired); send the request with a new Idempotency-Key.',
+      );
+    }
+    return token;
+  };
 
   if (options.idempotencyKey !== undefined) {
     const existing = await claimIdempotencyKey(options.idempotencyKey, id, requestHash, dependencies);
@@ -199,13 +214,13 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
         );
       }
       const job = await readJob(existing.jobId, dependencies);
-      if (job) return { job: job.value, replayed: true, accessToken: deriveToken(options.idempotencyKey, job.value.id) };
+      if (job) return { job: job.value, replayed: true, accessToken: reissue(job.value, options.idempotencyKey) };
       // The claim was written but its job was not (a crash in between): this request creates it.
     }
   }
   if (options.jobId !== undefined) {
     const existing = await readJob(options.jobId, dependencies);
-    if (existing) return { job: existing.value, replayed: true, accessToken };
+    if (existing) return { job: existing.value, replayed: true, accessToken: seed === undefined ? accessToken : reissue(existing.value, seed) };
   }
 
   const job: JobRecord = {
@@ -215,12 +230,12 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
     attempts: 0,
-    accessTokenHash: sha256(accessToken),
+    accessTokenHash: accessTokenHash(accessToken),
     requestHash,
   };
   if ((await documents.create(jobName(id), job)) === undefined) {
     const raced = options.jobId === undefined ? undefined : await readJob(id, dependencies);
-    if (raced) return { job: raced.value, replayed: true, accessToken };
+    if (raced) return { job: raced.value, replayed: true, accessToken: seed === undefined ? accessToken : reissue(raced.value, seed) };
     throw new StorageError(`Job ${id} exists already.`);
   }
   if (options.enqueue) await dependencies.queue.enqueue(id);
@@ -272,10 +287,6 @@ async function claimIdempotencyKey(
   throw new ConflictError('IdempotencyKeyBusy', 'Another request with this Idempotency-Key is being recorded; retry in a moment.');
 }
 
-function deriveToken(idempotencyKey: string, jobId: string): string {
-  return createHash('sha256').update(`job-access\u0000${jobId}\u0000${idempotencyKey}`).digest('base64url');
-}
-
 /** Reads a job by id; undefined when there is none. */
 export async function readJob(id: string, dependencies: Pick<JobDependencies, 'documents'>): Promise<Versioned<JobRecord> | undefined> {
   if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) return undefined;
@@ -289,16 +300,10 @@ export async function readJob(id: string, dependencies: Pick<JobDependencies, 'd
 /** Reads a job for a caller holding its access token; a wrong token looks like a missing job. */
 export async function readJobWithToken(id: string, token: string | undefined, dependencies: JobDependencies): Promise<Versioned<JobRecord>> {
   const found = await readJob(id, dependencies);
-  if (!found || token === undefined || !sameHash(sha256(token), found.value.accessTokenHash)) {
+  if (!found || token === undefined || !accessTokenMatches(token, found.value.accessTokenHash)) {
     throw new NotFoundError('JobNotFound', `There is no job ${id}, or the link's token is wrong; use the Location URL the job was created with.`);
   }
   return reportOverdue(found, dependencies);
-}
-
-function sameHash(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /** A job running past its window is reported (and recorded) as failed rather than pending forever. */

@@ -6,7 +6,7 @@ import { AppError } from './errors';
 import type { GenerateImagesResult } from './generate-images';
 import { assertValidOptions } from './generate-images';
 import type { EditJobCommand, JobDependencies, JobError, JobRecord, StoredEditInputs } from './image-jobs';
-import { canonicalJson, FINISHED, jobResult, publicJobError, runJob, submitJob } from './image-jobs';
+import { canonicalJson, FINISHED, jobResult, publicJobError, readJob, runJob, submitJob } from './image-jobs';
 import type { InboxBlob, InboxStore, InputImageStore } from './ports';
 
 /**
@@ -81,17 +81,17 @@ export async function processInboxUpload(name: string, dependencies: InboxEditDe
   for (const chunk of source.content) contentHash.update(chunk);
   const contentSha256 = contentHash.digest('hex');
   const jobId = jobIdFor(name, contentSha256, request);
+  // Same bytes and request as a version already done (a repeated event, or an identical overwrite):
+  // nothing to submit, and no link to hand out again.
+  const done = await readJob(jobId, dependencies);
+  if (done && FINISHED.has(done.value.status)) return alreadyProcessed(source, done.value, dependencies);
   const submitted = await submitJob(
     { operation: 'edit', command: request.command, inputs: request.inputs, result: { store: 'outputs', prefix } },
-    // The token derives from the bytes, which only those who can read the inbox know.
     { enqueue: false, jobId, tokenSeed: `inbox\u0000${name}\u0000${contentSha256}` },
     dependencies,
   );
-  if (submitted.replayed && FINISHED.has(submitted.job.status)) {
-    // Same bytes and request as a version already done (a repeated event, or an identical overwrite).
-    await dependencies.inbox.recordOutcome(source, outcomeMetadata(submitted.job));
-    return { kind: 'already-processed', job: submitted.job };
-  }
+  // Finished by another invocation since the look above.
+  if (submitted.replayed && FINISHED.has(submitted.job.status)) return alreadyProcessed(source, submitted.job, dependencies);
 
   let job: JobRecord;
   try {
@@ -119,6 +119,11 @@ export async function processInboxUpload(name: string, dependencies: InboxEditDe
   );
   await dependencies.inbox.recordOutcome(source, outcomeMetadata(job));
   return { kind: 'succeeded', job, manifestName: manifestName(resultPrefix) };
+}
+
+async function alreadyProcessed(source: InboxBlob, job: JobRecord, dependencies: InboxEditDependencies): Promise<InboxOutcome> {
+  await dependencies.inbox.recordOutcome(source, outcomeMetadata(job));
+  return { kind: 'already-processed', job };
 }
 
 /**

@@ -1,8 +1,9 @@
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpResponseInit } from '@azure/functions';
 
 import type { AppConfig } from '../config';
 import { MODEL_RULES } from '../domain/image-models';
 import type { Services } from '../services';
+import { apiUrl } from './public-url';
 
 /**
  * GET /swagger.json: an OpenAPI 2.0 description for a Power Automate custom connector ("Import from
@@ -12,10 +13,15 @@ import type { Services } from '../services';
  * timing out after 120 s; the 202 and its headers are declared.
  */
 export function createOpenApiHandler(getServices: () => Promise<Services>) {
-  return async (request: HttpRequest): Promise<HttpResponseInit> => {
+  return async (): Promise<HttpResponseInit> => {
     const { config } = await getServices();
-    const url = new URL(request.url);
-    return { status: 200, headers: { 'cache-control': 'no-cache' }, jsonBody: openApiDocument(config, url.host, url.protocol === 'https:' ? 'https' : 'http') };
+    // Where callers reach the API, from the configuration: the request's Host is the caller's to choose.
+    const api = new URL(apiUrl(config, ''));
+    return {
+      status: 200,
+      headers: { 'cache-control': 'no-cache' },
+      jsonBody: openApiDocument(config, { host: api.host, basePath: api.pathname, scheme: api.protocol === 'https:' ? 'https' : 'http' }),
+    };
   };
 }
 
@@ -28,7 +34,7 @@ const field = (type: string, summary: string, description: string, extra: Record
 
 const errorResponse = (description: string) => ({ description, schema: { $ref: '#/definitions/Error' } });
 
-export function openApiDocument(config: AppConfig, host: string, scheme: 'http' | 'https') {
+export function openApiDocument(config: AppConfig, { host, basePath, scheme }: { host: string; basePath: string; scheme: 'http' | 'https' }) {
   const models = [...config.openai.deployments.keys()];
   const editModels = models.filter((model) => MODEL_RULES[model].supportsEdits);
   const asyncParameter = {
@@ -101,7 +107,7 @@ export function openApiDocument(config: AppConfig, host: string, scheme: 'http' 
       version: '1.0',
     },
     host,
-    basePath: '/api',
+    basePath,
     schemes: [scheme],
     consumes: ['application/json'],
     produces: ['application/json'],

@@ -148,6 +148,11 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
       ...(options.functionKey === undefined ? {} : { functionKey: options.functionKey }),
       ...(options.maxRequestBodyBytes === undefined ? {} : { maxRequestBodyBytes: options.maxRequestBodyBytes }),
     });
+    // As `func start` does: the app builds its absolute links from the address it listens on.
+    if (options.env?.['WEBSITE_HOSTNAME'] === undefined) {
+      previous.set('WEBSITE_HOSTNAME', process.env['WEBSITE_HOSTNAME']);
+      process.env['WEBSITE_HOSTNAME'] = new URL(host.url).host;
+    }
     if (options.runQueueTriggers === true) {
       queueRunner = await startQueueRunner({
         registrations: app.functions,
