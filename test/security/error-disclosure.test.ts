@@ -2,12 +2,12 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { EmulatorFault } from '../../emulator/server';
-import { blobCreatedEvent } from '../../local-host/blob-trigger';
 import { APP_SETTING_NAMES } from '../../src/config';
 import { inputPng } from '../e2e/edits-fixtures';
 import type { AppStack } from '../helpers/app-stack';
 import { startAppStack } from '../helpers/app-stack';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
+import { deliverInboxEvent } from '../helpers/blob-events';
 import { readJsonBlob } from '../helpers/blobs';
 
 // Finding 4 of the attack run: 502 bodies named our settings (AZURE_OPENAI_AUTH,
@@ -87,12 +87,7 @@ describe('error bodies', () => {
     it('name no setting in the manifest of a failed inbox edit', async () => {
       if (!stack) throw new Error('no stack');
       const upload = await inbox.getBlockBlobClient('photos/door.png').upload(inputPng, inputPng.length, { metadata: { prompt: 'paint it red' } });
-      const delivered = await fetch(`${stack.host.url}/runtime/webhooks/blobs?functionName=Host.Functions.inbox-edit&code=${stack.host.functionKey}`, {
-        method: 'POST',
-        headers: { 'aeg-event-type': 'Notification', 'content-type': 'application/json' },
-        body: JSON.stringify([blobCreatedEvent(inbox.getBlobClient('photos/door.png').url)]),
-      });
-      expect(delivered.status).toBe(202);
+      expect((await deliverInboxEvent(stack.host, inbox.getBlobClient('photos/door.png').url)).status).toBe(202);
 
       const manifest = outputs.getBlobClient(`photos/door.png/${(upload.etag ?? '').replace(/[^A-Za-z0-9]/g, '')}/manifest.json`);
       const text = JSON.stringify(await readJsonBlob<unknown>(manifest));

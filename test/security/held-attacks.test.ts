@@ -3,11 +3,11 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { createServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 
-import { blobCreatedEvent } from '../../local-host/blob-trigger';
 import { inputPng } from '../e2e/edits-fixtures';
 import type { AppStack } from '../helpers/app-stack';
 import { startAppStack } from '../helpers/app-stack';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
+import { deliverInboxEvent } from '../helpers/blob-events';
 import { readJsonBlob } from '../helpers/blobs';
 
 // The attack classes that held in the attack run, replayed so that a regression fails CI: wrong
@@ -222,12 +222,8 @@ describe('attacks that must keep failing', () => {
       const inbox = storage.getContainerClient(names.INBOX_CONTAINER);
       const ticket = JSON.stringify({ prompt: 'x', images: [`../../${names.JOBS_CONTAINER}/secret/probe.png`], mask: '/../secret.png' });
       const etag = (await inbox.getBlockBlobClient('batch/ticket.json').upload(ticket, ticket.length)).etag ?? '';
-      const delivered = await fetch(`${stack?.host.url ?? ''}/runtime/webhooks/blobs?functionName=Host.Functions.inbox-edit&code=${key}`, {
-        method: 'POST',
-        headers: { 'aeg-event-type': 'Notification', 'content-type': 'application/json' },
-        body: JSON.stringify([blobCreatedEvent(inbox.getBlobClient('batch/ticket.json').url)]),
-      });
-      expect(delivered.status).toBe(202);
+      if (!stack) throw new Error('no stack');
+      expect((await deliverInboxEvent(stack.host, inbox.getBlobClient('batch/ticket.json').url)).status).toBe(202);
 
       const outputs = storage.getContainerClient(names.OUTPUTS_CONTAINER);
       const manifest = await readJsonBlob<{ status: string; error: { code: string; target: string } }>(

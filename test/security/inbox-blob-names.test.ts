@@ -3,9 +3,9 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { blobCreatedEvent } from '../../local-host/blob-trigger';
 import type { RunningEmulator } from '../../emulator/server';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
+import { deliverInboxEvent } from '../helpers/blob-events';
 import { readJsonBlob } from '../helpers/blobs';
 import type { AppStack } from '../helpers/app-stack';
 import { startAppStack } from '../helpers/app-stack';
@@ -53,12 +53,7 @@ describe('inbox events whose blob names climb out of the inbox', () => {
 
   /** Delivers one BlobCreated event for `encodedName` (as it appears in the event's URL) through the host's webhook. */
   async function deliver(encodedName: string): Promise<void> {
-    const url = `${storage.getContainerClient(inboxName).url}/${encodedName}`;
-    const response = await fetch(`${host.url}/runtime/webhooks/blobs?functionName=Host.Functions.inbox-edit&code=${host.functionKey}`, {
-      method: 'POST',
-      headers: { 'aeg-event-type': 'Notification', 'content-type': 'application/json' },
-      body: JSON.stringify([blobCreatedEvent(url)]),
-    });
+    const response = await deliverInboxEvent(host, `${storage.getContainerClient(inboxName).url}/${encodedName}`);
     expect(response.status).toBe(202);
   }
 
