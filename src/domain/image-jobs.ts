@@ -193,16 +193,7 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
   const seed = options.idempotencyKey ?? options.tokenSeed;
   const secrets = dependencies.settings.tokenSecrets;
   const accessToken = seed === undefined ? newAccessToken() : deriveAccessToken(secrets[0], id, seed);
-  const reissue = (job: JobRecord, jobSeed: string): string => {
-    const token = reissueAccessToken(secrets, job.id, jobSeed, job.accessTokenHash);
-    if (token === undefined) {
-      throw new ConflictError(
-        'IdempotencyKeyUnavailable',
-        'The job this request first created can no longer hand out its link again (the secret behind it was retired); send the request with a new Idempotency-Key.',
-      );
-    }
-    return token;
-  };
+  const tokenOf = (existing: JobRecord) => (seed === undefined ? accessToken : reissuedToken(existing, seed, secrets));
 
   if (options.idempotencyKey !== undefined) {
     const existing = await claimIdempotencyKey(options.idempotencyKey, id, requestHash, dependencies);
@@ -214,13 +205,13 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
         );
       }
       const job = await readJob(existing.jobId, dependencies);
-      if (job) return { job: job.value, replayed: true, accessToken: reissue(job.value, options.idempotencyKey) };
+      if (job) return { job: job.value, replayed: true, accessToken: tokenOf(job.value) };
       // The claim was written but its job was not (a crash in between): this request creates it.
     }
   }
   if (options.jobId !== undefined) {
     const existing = await readJob(options.jobId, dependencies);
-    if (existing) return { job: existing.value, replayed: true, accessToken: seed === undefined ? accessToken : reissue(existing.value, seed) };
+    if (existing) return { job: existing.value, replayed: true, accessToken: tokenOf(existing.value) };
   }
 
   const job: JobRecord = {
@@ -235,11 +226,23 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
   };
   if ((await documents.create(jobName(id), job)) === undefined) {
     const raced = options.jobId === undefined ? undefined : await readJob(id, dependencies);
-    if (raced) return { job: raced.value, replayed: true, accessToken: seed === undefined ? accessToken : reissue(raced.value, seed) };
+    if (raced) return { job: raced.value, replayed: true, accessToken: tokenOf(raced.value) };
     throw new StorageError(`Job ${id} exists already.`);
   }
   if (options.enqueue) await dependencies.queue.enqueue(id);
   return { job, replayed: false, accessToken };
+}
+
+/** The token of a job handed out again, re-derived with whichever configured secret made it. */
+function reissuedToken(job: JobRecord, seed: string, secrets: readonly string[]): string {
+  const token = reissueAccessToken(secrets, job.id, seed, job.accessTokenHash);
+  if (token === undefined) {
+    throw new ConflictError(
+      'IdempotencyKeyUnavailable',
+      "This request's job was made under a job-token secret that has since been retired, so its link cannot be handed out again; send it as a new request (with a new Idempotency-Key).",
+    );
+  }
+  return token;
 }
 
 /** What makes two submissions the same request: parameters and the inputs' content, not where they were kept. */
