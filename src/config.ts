@@ -324,7 +324,10 @@ function parseTokenSecrets(current: string | undefined, previous: string | undef
     return [];
   }
   const secrets = [current, ...earlier];
-  if (secrets.some((secret) => secret.length < MIN_TOKEN_SECRET_LENGTH)) {
+  // The platform leaves a reference it could not resolve in place, and its text would pass as a secret.
+  if (secrets.some((secret) => /^@Microsoft\.KeyVault\(/i.test(secret))) {
+    problems.push('JOB_TOKEN_SECRET or JOB_TOKEN_PREVIOUS_SECRETS is a Key Vault reference the platform could not resolve; check the secret and the app identity\'s access to the vault.');
+  } else if (secrets.some((secret) => secret.length < MIN_TOKEN_SECRET_LENGTH)) {
     problems.push(`JOB_TOKEN_SECRET and each of JOB_TOKEN_PREVIOUS_SECRETS must be at least ${MIN_TOKEN_SECRET_LENGTH} characters (for example \`openssl rand -base64 48\`).`);
   }
   return secrets;

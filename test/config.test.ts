@@ -130,6 +130,7 @@ describe('loadConfig', () => {
     [{ JOB_TOKEN_SECRET: 'too-short' }, 'must be at least 32 characters'],
     [{ JOB_TOKEN_SECRET: SECRET, JOB_TOKEN_PREVIOUS_SECRETS: `${SECRET}-old, short` }, 'must be at least 32 characters'],
     [{ JOB_TOKEN_PREVIOUS_SECRETS: SECRET }, 'JOB_TOKEN_PREVIOUS_SECRETS needs JOB_TOKEN_SECRET'],
+    [{ JOB_TOKEN_SECRET: '@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/job-token-secret/)' }, 'a Key Vault reference the platform could not resolve'],
   ])('refuses %j', (override, message) => {
     expect(problemsOf({ ...valid, ...override })).toEqual([expect.stringContaining(message)]);
   });
