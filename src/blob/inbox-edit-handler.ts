@@ -32,7 +32,7 @@ export function createInboxEditHandler(getServices: () => Promise<Services>) {
         context.warn(`${name} was deleted before it could be edited.`);
         return;
       case 'already-processed':
-        context.info(`${name}: the same upload was already handled by job ${outcome.job.id} (${outcome.job.status}); nothing to do.`);
+        context.info(`${name}: the same upload was already handled${outcome.jobId === undefined ? '' : ` by job ${outcome.jobId}`} (${outcome.status}); nothing to do.`);
         return;
       case 'in-progress':
         context.info(`${name}: job ${outcome.jobId} is being run by another invocation.`);
