@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { z } from 'zod';
+
+import { readAll } from '../src/adapters/streams';
+import { sniffImage } from '../src/domain/image-format';
+import { manifestName, outputPrefix } from '../src/domain/inbox-edits';
+import type { ConnectedStack } from './stack';
+import { callerPath } from './stack';
+
+/** The request fields an upload may carry in its metadata, as the CLI's options name them. */
+export const REQUEST_OPTIONS = ['prompt', 'model', 'n', 'size', 'quality', 'output_format', 'background', 'input_fidelity'] as const;
+
+const manifestSchema = z.looseObject({
+  status: z.enum(['succeeded', 'failed', 'retrying']),
+  images: z.array(z.looseObject({ blobName: z.string() })).optional(),
+  error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** A manifest found where the app writes it: the outputs container, under the upload's name and version. */
+export interface FoundManifest {
+  readonly blobName: string;
+  readonly manifest: Manifest;
+}
+
+export interface PutOptions {
+  readonly name?: string | undefined;
+  readonly request: Partial<Record<(typeof REQUEST_OPTIONS)[number], string>>;
+  readonly wait: boolean;
+  readonly timeoutInMs: number;
+  readonly print: (line: string) => void;
+}
+
+/** Uploads a file into the inbox with its request in the metadata; with `wait`, returns its final manifest. */
+export async function putIntoInbox(connected: ConnectedStack, file: string, options: PutOptions): Promise<FoundManifest | undefined> {
+  const bytes = await readFile(callerPath(file));
+  const name = options.name ?? basename(file);
+  const sniffed = sniffImage(bytes.subarray(0, 64 * 1024));
+  const contentType = typeof sniffed === 'string' ? (name.endsWith('.json') ? 'application/json' : 'application/octet-stream') : sniffed.contentType;
+  const metadata = Object.fromEntries(Object.entries(options.request).flatMap(([key, value]) => (value === undefined ? [] : [[key, metadataValue(value)]])));
+  const inbox = connected.container('inbox');
+  const uploaded = await inbox.getBlockBlobClient(name).uploadData(bytes, { metadata, blobHTTPHeaders: { blobContentType: contentType } });
+  const etag = uploaded.etag ?? '';
+  options.print(`uploaded ${inbox.containerName}/${name} (${bytes.length} bytes, version ${etag})`);
+  if (!options.wait) {
+    options.print(`its manifest will be outputs/${manifestName(outputPrefix(name, etag))}; \`npm run -s imagegen -- manifest ${name} --wait\` waits for it`);
+    return undefined;
+  }
+  return waitForManifest(connected, manifestName(outputPrefix(name, etag)), options.timeoutInMs, options.print);
+}
+
+/**
+ * The manifest of the upload's current version. The app records where it wrote it on the upload
+ * (`imagegen_output`); before that, it is where the app will write it.
+ */
+export async function manifestOf(connected: ConnectedStack, name: string, wait: { readonly timeoutInMs: number; readonly print: (line: string) => void } | undefined): Promise<FoundManifest> {
+  const inbox = connected.container('inbox');
+  let properties;
+  try {
+    properties = await inbox.getBlobClient(name).getProperties();
+  } catch (error: unknown) {
+    if (error instanceof Error && 'statusCode' in error && error.statusCode === 404) throw new Error(`There is no ${inbox.containerName}/${name}.`, { cause: error });
+    throw error;
+  }
+  const prefix = properties.metadata?.['imagegen_output'] ?? outputPrefix(name, properties.etag ?? '');
+  const blobName = manifestName(prefix);
+  if (wait) return waitForManifest(connected, blobName, wait.timeoutInMs, wait.print);
+  const manifest = await readManifest(connected, blobName);
+  if (!manifest) throw new Error(`${name} has no manifest yet (outputs/${blobName}); its edit may still be running: add --wait.`);
+  return { blobName, manifest };
+}
+
+async function waitForManifest(connected: ConnectedStack, blobName: string, timeoutInMs: number, print: (line: string) => void): Promise<FoundManifest> {
+  const deadline = Date.now() + timeoutInMs;
+  let reportedRetry = false;
+  for (;;) {
+    const manifest = await readManifest(connected, blobName);
+    if (manifest && manifest.status !== 'retrying') return { blobName, manifest };
+    if (manifest && !reportedRetry) {
+      print(`the edit failed for now (${manifest.error?.code ?? 'unknown'}) and is retried...`);
+      reportedRetry = true;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`No final manifest at outputs/${blobName} after ${Math.round(timeoutInMs / 1000)} s: is the inbox trigger running? See npm start's output.`);
+    }
+    await sleep(250);
+  }
+}
+
+async function readManifest(connected: ConnectedStack, blobName: string): Promise<Manifest | undefined> {
+  const blob = connected.container('outputs').getBlobClient(blobName);
+  try {
+    // One GET: a manifest being rewritten is never read half old, half new.
+    const text = (await readAll((await blob.download()).readableStreamBody)).toString('utf8');
+    return manifestSchema.parse(JSON.parse(text));
+  } catch (error: unknown) {
+    if (error instanceof Error && 'statusCode' in error && error.statusCode === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Metadata is ASCII; the app decodes percent-encoded values, so anything else travels encoded. */
+function metadataValue(value: string): string {
+  return /[^\x20-\x7e]|%/.test(value) ? encodeURIComponent(value) : value;
+}
