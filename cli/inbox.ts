@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { z } from 'zod';
 
 import { readAll } from '../src/adapters/streams';
 import { sniffImage } from '../src/domain/image-format';
-import { manifestName, outputPrefix } from '../src/domain/inbox-edits';
+import { isTicketInputName, manifestName, outputPrefix } from '../src/domain/inbox-edits';
 import type { ConnectedStack } from './stack';
 import { callerPath } from './stack';
 
@@ -28,7 +27,8 @@ export interface FoundManifest {
 }
 
 export interface PutOptions {
-  readonly name?: string | undefined;
+  /** The blob's name in the inbox. */
+  readonly name: string;
   readonly request: Partial<Record<(typeof REQUEST_OPTIONS)[number], string>>;
   readonly wait: boolean;
   readonly timeoutInMs: number;
@@ -38,7 +38,7 @@ export interface PutOptions {
 /** Uploads a file into the inbox with its request in the metadata; with `wait`, returns its final manifest. */
 export async function putIntoInbox(connected: ConnectedStack, file: string, options: PutOptions): Promise<FoundManifest | undefined> {
   const bytes = await readFile(callerPath(file));
-  const name = options.name ?? basename(file);
+  const { name } = options;
   const sniffed = sniffImage(bytes.subarray(0, 64 * 1024));
   const contentType = typeof sniffed === 'string' ? (name.endsWith('.json') ? 'application/json' : 'application/octet-stream') : sniffed.contentType;
   const metadata = Object.fromEntries(Object.entries(options.request).flatMap(([key, value]) => (value === undefined ? [] : [[key, metadataValue(value)]])));
@@ -46,6 +46,10 @@ export async function putIntoInbox(connected: ConnectedStack, file: string, opti
   const uploaded = await inbox.getBlockBlobClient(name).uploadData(bytes, { metadata, blobHTTPHeaders: { blobContentType: contentType } });
   const etag = uploaded.etag ?? '';
   options.print(`uploaded ${inbox.containerName}/${name} (${bytes.length} bytes, version ${etag})`);
+  if (isTicketInputName(name)) {
+    options.print(`${name} is under a '_' folder: an input for tickets, not edited on its own`);
+    return undefined;
+  }
   if (!options.wait) {
     options.print(`its manifest will be outputs/${manifestName(outputPrefix(name, etag))}; \`npm run -s imagegen -- manifest ${name} --wait\` waits for it`);
     return undefined;

@@ -3,8 +3,10 @@
  * inside the project. It finds the stack through the file npm start writes into `.azurite/`.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { isTicketInputName } from '../src/domain/inbox-edits';
 import { download } from './download';
 import { manifestOf, putIntoInbox, REQUEST_OPTIONS } from './inbox';
 import { listRecent } from './list';
@@ -44,14 +46,18 @@ async function run(argv: readonly string[]): Promise<number> {
     case 'put': {
       const requestOptions = Object.fromEntries(REQUEST_OPTIONS.map((name) => [name, { type: 'string' as const }]));
       const { values, positionals } = args(rest, { ...requestOptions, name: { type: 'string' }, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } }, 1);
-      if (typeof values['prompt'] !== 'string' && !(positionals[0] ?? '').endsWith('.json')) {
-        throw new UsageError('put needs --prompt "<what to change>" (a .json ticket carries its own).');
+      const file = positionals[0] ?? '';
+      const name = typeof values['name'] === 'string' ? values['name'] : basename(file);
+      // A ticket carries its own request, and a ticket's input is not edited by itself.
+      const ticketInput = isTicketInputName(name);
+      if (typeof values['prompt'] !== 'string' && !name.endsWith('.json') && !ticketInput) {
+        throw new UsageError('put needs --prompt "<what to change>" (unless it is a .json ticket, or a ticket\'s input under a "_" folder).');
       }
-      const request = Object.fromEntries(REQUEST_OPTIONS.flatMap((name) => (typeof values[name] === 'string' ? [[name, values[name]]] : [])));
-      const found = await putIntoInbox(connectToStack(), positionals[0] ?? '', {
-        name: typeof values['name'] === 'string' ? values['name'] : undefined,
+      const request = Object.fromEntries(REQUEST_OPTIONS.flatMap((option) => (typeof values[option] === 'string' ? [[option, values[option]]] : [])));
+      const found = await putIntoInbox(connectToStack(), file, {
+        name,
         request,
-        wait: values['no-wait'] !== true,
+        wait: values['no-wait'] !== true && !ticketInput,
         timeoutInMs: seconds(values['timeout']) * 1000,
         print: note,
       });
@@ -124,6 +130,12 @@ function wholeNumber(name: string, value: string): number {
 }
 
 const shellQuote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;
+
+// `... | head` closes the pipe early; that ends the output, not the command.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 
 run(process.argv.slice(2)).then(
   (code) => {
