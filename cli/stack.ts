@@ -23,7 +23,7 @@ export function connectToStack(): ConnectedStack {
   const stack = readRunningStack(localStateDir(projectRoot(), process.env));
   const { storageConnectionString } = stack;
   if (storageConnectionString === undefined) {
-    throw new Error('The running stack reaches its storage by identity (ImagesStorage__blobServiceUri); this CLI needs a connection string (ImagesStorage).');
+    throw new Error('The running stack does not use the local Azurite (ImagesStorage names another account), and this CLI only works with the local one.');
   }
   const service = BlobServiceClient.fromConnectionString(storageConnectionString);
   return { stack, container: (name) => service.getContainerClient(stack.containers[name]) };

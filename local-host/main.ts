@@ -207,8 +207,9 @@ async function run(): Promise<void> {
   // 6. Ready: what runs where, and the same for other local tools (the project CLI) in the state folder.
   const appUrl = `http://localhost:${host.port}`;
   const base = `${appUrl}/api`;
-  const storage = process.env['ImagesStorage'];
-  const storageConnectionString = storage !== undefined && storage.includes('=') ? storage : undefined;
+  // Only Azurite's: its account key is the public development one, while a real account's is a secret.
+  const storage = process.env['ImagesStorage'] ?? '';
+  const storageConnectionString = azurite && isDevelopmentStorage(storage) ? storage : undefined;
   writeRunningStack(hostEnv.stateDir, {
     pid: process.pid,
     startedAt: new Date().toISOString(),
@@ -228,8 +229,7 @@ async function run(): Promise<void> {
   }
   const notRun = app.functions.length - host.functions.length - queueRunner.queues.length - blobTriggers.functions.length;
   if (notRun > 0) log(`${notRun} function(s) with other triggers are loaded but not run by the local host yet.`);
-  // Azurite's account key is the public development one; a real account's connection string is not printed.
-  if (azurite && storageConnectionString !== undefined && isDevelopmentStorage(storageConnectionString)) console.log(`  storage: ${storageConnectionString}`);
+  if (storageConnectionString !== undefined) console.log(`  storage: ${storageConnectionString}`);
   console.log(`In another terminal, \`eval "$(npm run -s imagegen -- env)"\` sets APP, KEY and AZURE_STORAGE_CONNECTION_STRING for the README's examples.`);
   console.log(
     `curl -sS -X POST "${base}/images/generations" -H "x-functions-key: ${functionKey}" -H "content-type: application/json" -d '{"prompt":"a watercolor fox","size":"1024x1024"}'`,

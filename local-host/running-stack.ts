@@ -16,7 +16,7 @@ const runningStackSchema = z.object({
   /** `http://localhost:7071`: the functions are under `${appUrl}/api`. */
   appUrl: z.string(),
   functionKey: z.string(),
-  /** Absent when the app reaches its storage by identity rather than a connection string. */
+  /** The local Azurite's; absent when the app uses a real storage account. */
   storageConnectionString: z.string().optional(),
   containers: z.object({ images: z.string(), inbox: z.string(), outputs: z.string(), jobs: z.string() }),
 });
