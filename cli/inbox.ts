@@ -54,34 +54,40 @@ export async function putIntoInbox(connected: ConnectedStack, file: string, opti
     options.print(`its manifest will be outputs/${manifestName(outputPrefix(name, etag))}; \`npm run -s imagegen -- manifest ${name} --wait\` waits for it`);
     return undefined;
   }
-  return waitForManifest(connected, manifestName(outputPrefix(name, etag)), options.timeoutInMs, options.print);
+  return waitForManifest(connected, name, etag, options.timeoutInMs, options.print);
 }
 
-/**
- * The manifest of the upload's current version. The app records where it wrote it on the upload
- * (`imagegen_output`); before that, it is where the app will write it.
- */
+/** The manifest of the upload's current version; with `wait`, once the edit has ended. */
 export async function manifestOf(connected: ConnectedStack, name: string, wait: { readonly timeoutInMs: number; readonly print: (line: string) => void } | undefined): Promise<FoundManifest> {
-  const inbox = connected.container('inbox');
-  let properties;
-  try {
-    properties = await inbox.getBlobClient(name).getProperties();
-  } catch (error: unknown) {
-    if (error instanceof Error && 'statusCode' in error && error.statusCode === 404) throw new Error(`There is no ${inbox.containerName}/${name}.`, { cause: error });
-    throw error;
-  }
-  const prefix = properties.metadata?.['imagegen_output'] ?? outputPrefix(name, properties.etag ?? '');
-  const blobName = manifestName(prefix);
-  if (wait) return waitForManifest(connected, blobName, wait.timeoutInMs, wait.print);
+  const { blobName, etag } = await locateManifest(connected, name, undefined);
+  if (wait) return waitForManifest(connected, name, etag, wait.timeoutInMs, wait.print);
   const manifest = await readManifest(connected, blobName);
   if (!manifest) throw new Error(`${name} has no manifest yet (outputs/${blobName}); its edit may still be running: add --wait.`);
   return { blobName, manifest };
 }
 
-async function waitForManifest(connected: ConnectedStack, blobName: string, timeoutInMs: number, print: (line: string) => void): Promise<FoundManifest> {
+/**
+ * Where the manifest of an upload version (by default the current one) is. The app records it on the
+ * upload once it is done (`imagegen_output`): for an upload identical to an earlier one, that is the
+ * earlier one's folder, since its edit is the answer. Until then it is the version's own folder.
+ */
+async function locateManifest(connected: ConnectedStack, name: string, version: string | undefined): Promise<{ blobName: string; etag: string }> {
+  const inbox = connected.container('inbox');
+  try {
+    const properties = await inbox.getBlobClient(name).getProperties();
+    const etag = version ?? properties.etag ?? '';
+    return { blobName: manifestName(properties.metadata?.['imagegen_output'] ?? outputPrefix(name, etag)), etag };
+  } catch (error: unknown) {
+    if (error instanceof Error && 'statusCode' in error && error.statusCode === 404) throw new Error(`There is no ${inbox.containerName}/${name}.`, { cause: error });
+    throw error;
+  }
+}
+
+async function waitForManifest(connected: ConnectedStack, name: string, etag: string, timeoutInMs: number, print: (line: string) => void): Promise<FoundManifest> {
   const deadline = Date.now() + timeoutInMs;
   let reportedRetry = false;
   for (;;) {
+    const { blobName } = await locateManifest(connected, name, etag);
     const manifest = await readManifest(connected, blobName);
     if (manifest && manifest.status !== 'retrying') return { blobName, manifest };
     if (manifest && !reportedRetry) {
@@ -89,7 +95,7 @@ async function waitForManifest(connected: ConnectedStack, blobName: string, time
       reportedRetry = true;
     }
     if (Date.now() > deadline) {
-      throw new Error(`No final manifest at outputs/${blobName} after ${Math.round(timeoutInMs / 1000)} s: is the inbox trigger running? See npm start's output.`);
+      throw new Error(`No final manifest for ${name} at outputs/${blobName} after ${Math.round(timeoutInMs / 1000)} s: is the inbox trigger running? See npm start's output.`);
     }
     await sleep(250);
   }

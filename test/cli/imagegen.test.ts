@@ -82,6 +82,15 @@ describe('npm run imagegen', () => {
     expect([edited.width, edited.height]).toEqual([256, 192]);
   });
 
+  it('answers a second put of the same file and request with the edit the first one made', async () => {
+    const put = () => imagegen(['put', 'samples/house.jpg', '--prompt', 'paint the front door red', '--name', 'cli/twice.jpg', '--timeout', '15'], { env: env() });
+    const first = await put();
+    const second = await put();
+
+    expect([first.code, second.code]).toEqual([0, 0]);
+    expect(JSON.parse(second.stdout)).toEqual(JSON.parse(first.stdout));
+  });
+
   it('ends a put whose edit failed with the failed manifest and a non-zero exit', async () => {
     const run = await imagegen(['put', 'samples/house.png', '--prompt', 'x', '--model', 'dall-e-3', '--name', 'cli/refused.png'], { env: env() });
 
