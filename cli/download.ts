@@ -2,10 +2,9 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 
-import { readAll } from '../src/adapters/streams';
 import { manifestOf } from './inbox';
 import type { ConnectedStack } from './stack';
-import { callerPath } from './stack';
+import { callerPath, readBlob } from './stack';
 
 export interface Downloaded {
   readonly path: string;
@@ -47,7 +46,7 @@ async function resolveSources(connected: ConnectedStack, target: string): Promis
   const named = containers.find(([, containerName]) => containerName === first);
   if (named && rest.length > 0) {
     const blob = connected.container(named[0]).getBlobClient(rest.join('/'));
-    return [{ fileName: fileNameOf(target), read: async () => readAll((await blob.download()).readableStreamBody) }];
+    return [{ fileName: fileNameOf(target), read: () => readBlob(blob) }];
   }
   // Otherwise: an inbox upload, whose results its manifest lists.
   const { manifest, blobName } = await manifestOf(connected, target, undefined);
@@ -56,7 +55,7 @@ async function resolveSources(connected: ConnectedStack, target: string): Promis
   return manifest.images.map((image, index) => {
     const extension = image.blobName.slice(image.blobName.lastIndexOf('.'));
     const blob = connected.container('outputs').getBlobClient(image.blobName);
-    return { fileName: `${stem}-edited-${index}${extension}`, read: async () => readAll((await blob.download()).readableStreamBody) };
+    return { fileName: `${stem}-edited-${index}${extension}`, read: () => readBlob(blob) };
   });
 }
 

@@ -3,11 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { z } from 'zod';
 
-import { readAll } from '../src/adapters/streams';
 import { sniffImage } from '../src/domain/image-format';
 import { isTicketInputName, manifestName, outputPrefix } from '../src/domain/inbox-edits';
 import type { ConnectedStack } from './stack';
-import { callerPath } from './stack';
+import { callerPath, readJsonBlob } from './stack';
 
 /** The request fields an upload may carry in its metadata, as the CLI's options name them. */
 export const REQUEST_OPTIONS = ['prompt', 'model', 'n', 'size', 'quality', 'output_format', 'background', 'input_fidelity'] as const;
@@ -102,15 +101,8 @@ async function waitForManifest(connected: ConnectedStack, name: string, etag: st
 }
 
 async function readManifest(connected: ConnectedStack, blobName: string): Promise<Manifest | undefined> {
-  const blob = connected.container('outputs').getBlobClient(blobName);
-  try {
-    // One GET: a manifest being rewritten is never read half old, half new.
-    const text = (await readAll((await blob.download()).readableStreamBody)).toString('utf8');
-    return manifestSchema.parse(JSON.parse(text));
-  } catch (error: unknown) {
-    if (error instanceof Error && 'statusCode' in error && error.statusCode === 404) return undefined;
-    throw error;
-  }
+  const json = await readJsonBlob(connected.container('outputs').getBlobClient(blobName));
+  return json === undefined ? undefined : manifestSchema.parse(json);
 }
 
 /** Metadata is ASCII; the app decodes percent-encoded values, so anything else travels encoded. */

@@ -1,8 +1,8 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 
-import { readAll } from '../src/adapters/streams';
 import type { ConnectedStack } from './stack';
+import { readJsonBlob } from './stack';
 
 const jobSchema = z.looseObject({
   id: z.string(),
@@ -71,9 +71,7 @@ async function newest(container: ContainerClient, wanted: (name: string) => bool
   return found.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime()).slice(0, limit);
 }
 
-async function readJson(container: ContainerClient, name: string): Promise<unknown> {
-  return JSON.parse((await readAll((await container.getBlobClient(name).download()).readableStreamBody)).toString('utf8'));
-}
+const readJson = (container: ContainerClient, name: string): Promise<unknown> => readJsonBlob(container.getBlobClient(name));
 
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 

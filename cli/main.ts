@@ -142,7 +142,9 @@ run(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    note(`imagegen: ${error instanceof Error ? error.message : String(error)}`);
+    // The storage SDK's messages carry the whole HTTP exchange; a missing blob needs one line.
+    const missing = error instanceof Error && 'statusCode' in error && error.statusCode === 404 && 'request' in error;
+    note(`imagegen: ${missing ? 'no such blob (check the container and the name).' : error instanceof Error ? error.message : String(error)}`);
     if (error instanceof UsageError) note(USAGE);
     process.exitCode = error instanceof UsageError ? 2 : 1;
   },

@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 
 import { BlobServiceClient } from '@azure/storage-blob';
-import type { ContainerClient } from '@azure/storage-blob';
+import type { BlobClient, ContainerClient } from '@azure/storage-blob';
 
 import type { RunningStack } from '../local-host/running-stack';
+import { readAll } from '../src/adapters/streams';
 import { readRunningStack } from '../local-host/running-stack';
 import { findProjectRoot, localStateDir } from '../local-host/settings';
 
@@ -27,4 +28,19 @@ export function connectToStack(): ConnectedStack {
   }
   const service = BlobServiceClient.fromConnectionString(storageConnectionString);
   return { stack, container: (name) => service.getContainerClient(stack.containers[name]) };
+}
+
+/** A blob's bytes, in one GET (a blob being rewritten is never read half old, half new). */
+export async function readBlob(blob: BlobClient): Promise<Buffer> {
+  return readAll((await blob.download()).readableStreamBody);
+}
+
+/** A JSON blob, parsed; undefined when there is no such blob. */
+export async function readJsonBlob(blob: BlobClient): Promise<unknown> {
+  try {
+    return JSON.parse((await readBlob(blob)).toString('utf8'));
+  } catch (error: unknown) {
+    if (error instanceof Error && 'statusCode' in error && error.statusCode === 404) return undefined;
+    throw error;
+  }
 }
