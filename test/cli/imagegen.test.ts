@@ -82,6 +82,13 @@ describe('npm run imagegen', () => {
     expect([edited.width, edited.height]).toEqual([256, 192]);
   });
 
+  it('says in one line that a blob to download does not exist', async () => {
+    const run = await imagegen(['download', 'images/no-such-id/0.png', '--out', scratch], { env: env() });
+
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual(['imagegen: no such blob (check the container and the name).']);
+  });
+
   it('answers a second put of the same file and request with the edit the first one made', async () => {
     const put = () => imagegen(['put', 'samples/house.jpg', '--prompt', 'paint the front door red', '--name', 'cli/twice.jpg', '--timeout', '15'], { env: env() });
     const first = await put();
