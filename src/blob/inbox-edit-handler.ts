@@ -33,7 +33,7 @@ export function createInboxEditHandler(getServices: () => Promise<Services>) {
         context.warn(`${quoted} was deleted before it could be edited.`);
         return;
       case 'already-processed':
-        context.info(`${quoted}: the same upload was already handled by job ${outcome.job.id} (${outcome.job.status}); nothing to do.`);
+        context.info(`${quoted}: the same upload was already handled${outcome.jobId === undefined ? '' : ` by job ${outcome.jobId}`} (${outcome.status}); nothing to do.`);
         return;
       case 'in-progress':
         context.info(`${quoted}: job ${outcome.jobId} is being run by another invocation.`);

@@ -118,7 +118,7 @@ export async function jobResponse(
   services: Services,
   flags: { readonly replayed?: boolean } = {},
 ): Promise<HttpResponseInit> {
-  const statusUrl = jobUrl(services.config, job.id, accessToken);
+  const links = jobLinks(services.config, job.id, accessToken);
   const headers: Record<string, string> = { 'x-request-id': job.id, 'cache-control': 'no-store' };
   if (flags.replayed) headers['idempotent-replayed'] = 'true';
   switch (job.status) {
@@ -137,36 +137,51 @@ export async function jobResponse(
         status: 202,
         headers: {
           ...headers,
-          location: statusUrl,
-          'operation-location': statusUrl,
+          location: links.resultUrl,
+          'operation-location': links.resultUrl,
           'retry-after': String(services.config.jobs.retryAfterSeconds),
         },
-        jsonBody: jobSummary(job, statusUrl),
+        jsonBody: jobSummary(job, links),
       };
   }
 }
 
 /** The job's state for makers who poll in a loop: always 200, with the result once there is one. */
 export async function jobStatusBody(job: JobRecord, accessToken: string, services: Services) {
-  const statusUrl = jobUrl(services.config, job.id, accessToken);
   const result = job.status === 'succeeded' ? toImagesResponse(await jobResult(job, services)) : undefined;
   return {
-    ...jobSummary(job, statusUrl),
+    ...jobSummary(job, jobLinks(services.config, job.id, accessToken)),
     ...(job.error ? { error: { code: job.error.code, message: job.error.message, ...(job.error.target ? { target: job.error.target } : {}) } } : {}),
     ...(result ? { result } : {}),
   };
 }
 
-function jobSummary(job: JobRecord, statusUrl: string) {
+function jobSummary(job: JobRecord, links: JobLinks) {
   return {
     id: job.id,
     status: job.status,
     operation: job.request.operation,
-    statusUrl,
+    ...links,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
     attempts: job.attempts,
   };
+}
+
+/**
+ * A job's two links. `resultUrl` (the Location) answers 202 until the job ends, then exactly what the
+ * synchronous call would have; `statusUrl` always answers 200 with the job's state, for Do-until loops.
+ */
+interface JobLinks {
+  readonly statusUrl: string;
+  readonly resultUrl: string;
+}
+
+function jobLinks(config: AppConfig, jobId: string, accessToken: string): JobLinks {
+  const resultUrl = jobUrl(config, jobId, accessToken);
+  const status = new URL(resultUrl);
+  status.pathname += '/status';
+  return { statusUrl: status.href, resultUrl };
 }
 
 /**

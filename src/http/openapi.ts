@@ -63,7 +63,7 @@ export function openApiDocument(config: AppConfig, { host, basePath, scheme }: {
     type: 'string',
     required: true,
     'x-ms-summary': 'Job token',
-    description: 'The token from the job link (statusUrl).',
+    description: 'The token from the job links (resultUrl, statusUrl).',
   };
   const imageResponses = {
     '200': { description: 'The images, stored in Blob Storage, with read-only links.', schema: { $ref: '#/definitions/ImagesResponse' } },
@@ -214,9 +214,12 @@ export function openApiDocument(config: AppConfig, { host, basePath, scheme }: {
         properties: {
           id: field('string', 'Job id', 'The id of the job.'),
           status: field('string', 'Status', 'queued, running, succeeded, failed or cancelled.'),
-          statusUrl: field('string', 'Status link', 'The link to poll; it carries the job token.'),
+          operation: field('string', 'Operation', 'generate or edit.'),
+          resultUrl: field('string', 'Result link', 'The Location: 202 until the job ends, then the images or the error (GET /jobs/{id}); it carries the job token.'),
+          statusUrl: field('string', 'Status link', 'The job status route (GET /jobs/{id}/status): always 200 with the state, for Do-until loops; it carries the job token.'),
           createdAt: field('string', 'Created', 'When the job was accepted.', { format: 'date-time' }),
           updatedAt: field('string', 'Updated', 'When the job last changed.', { format: 'date-time' }),
+          attempts: field('integer', 'Attempts', 'How many times a worker has started the job.'),
           error: { $ref: '#/definitions/ErrorBody' },
           result: { $ref: '#/definitions/ImagesResponse' },
         },

@@ -70,8 +70,7 @@ describe('error bodies', () => {
         headers: { 'x-functions-key': stack.host.functionKey, 'content-type': 'application/json' },
         body: JSON.stringify({ prompt: 'a job that cannot authenticate' }),
       });
-      const { statusUrl } = (await accepted.json()) as { statusUrl: string };
-      const statusLink = statusUrl.replace('?', '/status?');
+      const { statusUrl: statusLink, resultUrl } = (await accepted.json()) as { statusUrl: string; resultUrl: string };
       let status: { status: string; error?: { code: string; message: string } } = { status: 'queued' };
       for (const deadline = Date.now() + 20_000; ['queued', 'running'].includes(status.status) && Date.now() < deadline; await sleep(100)) {
         status = (await (await fetch(statusLink)).json()) as typeof status;
@@ -79,7 +78,7 @@ describe('error bodies', () => {
 
       expect(status.error?.code).toBe('UpstreamAuthenticationFailed');
       expect(JSON.stringify(status)).not.toMatch(SETTING_NAMES);
-      const final = await fetch(statusUrl);
+      const final = await fetch(resultUrl);
       expect(final.status).toBe(502);
       expect(await final.text()).not.toMatch(SETTING_NAMES);
     });

@@ -51,15 +51,16 @@ describe.each([
     });
 
     expect(accepted.status).toBe(202);
-    const { id, statusUrl } = JSON.parse(accepted.body) as { id: string; statusUrl: string };
+    const { id, statusUrl, resultUrl } = JSON.parse(accepted.body) as { id: string; statusUrl: string; resultUrl: string };
     const expected = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/api/jobs/${id}\\?token=[A-Za-z0-9_-]+$`);
-    expect(statusUrl).toMatch(expected);
-    expect(accepted.headers['location']).toBe(statusUrl);
-    expect(accepted.headers['operation-location']).toBe(statusUrl);
+    expect(resultUrl).toMatch(expected);
+    expect(statusUrl).toBe(resultUrl.replace('?', '/status?'));
+    expect(accepted.headers['location']).toBe(resultUrl);
+    expect(accepted.headers['operation-location']).toBe(resultUrl);
 
-    const polled = await send(`${host?.url ?? ''}${new URL(statusUrl).pathname}${new URL(statusUrl).search}`, { headers: SPOOFED });
+    const polled = await send(`${host?.url ?? ''}${new URL(resultUrl).pathname}${new URL(resultUrl).search}`, { headers: SPOOFED });
     expect(polled.status).toBe(202);
-    expect(polled.headers['location']).toBe(statusUrl);
+    expect(polled.headers['location']).toBe(resultUrl);
   });
 
   it('ignore Host in the OpenAPI document', async () => {
