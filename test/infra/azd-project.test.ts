@@ -9,6 +9,7 @@ import type { ArmTemplate } from './bicep-cli';
 import { compileMain, PROJECT_ROOT, readInfra } from './bicep-cli';
 
 const azureYaml = readFileSync(join(PROJECT_ROOT, 'azure.yaml'), 'utf8');
+const deployDoc = readFileSync(join(PROJECT_ROOT, 'docs', 'deploy.md'), 'utf8');
 
 describe('azure.yaml', () => {
   it('deploys one TypeScript function service, built locally from the staged package folder', () => {
@@ -35,6 +36,18 @@ describe('azure.yaml', () => {
     for (const run of runs) expect(existsSync(join(PROJECT_ROOT, run.replace(/^node /, '')))).toBe(true);
     expect(azureYaml).toMatch(/postdeploy:\n {4}posix:\n {6}shell: sh\n {6}run: \.\/infra\/hooks\/postdeploy\.sh/);
     expect(azureYaml).toMatch(/postdeploy:[\s\S]*windows:\n {6}shell: pwsh\n {6}run: \.\/infra\/hooks\/postdeploy\.ps1/);
+  });
+
+  it('does not claim that azd provisions before it packages (azd up may package first, or alongside)', () => {
+    // cli/azd/cmd/up.go in Azure/azure-dev: `azd up` is one graph in which packaging can overlap
+    // provisioning; its documented default order is package, provision, deploy.
+    for (const text of [azureYaml, deployDoc]) expect(text).not.toMatch(/provision[^\n]*(→|->|then)[^\n]*package/i);
+  });
+});
+
+describe('docs/deploy.md', () => {
+  it('does not ask for AZURE_PRINCIPAL_TYPE, which azd fills from the signed-in principal itself', () => {
+    expect(deployDoc).not.toMatch(/azd env set AZURE_PRINCIPAL_TYPE/);
   });
 });
 
