@@ -9,11 +9,13 @@ import { createHash } from 'node:crypto';
  * unknown function or runtime property throws, naming what to add.
  */
 
-/** A value read from a deployed resource: its id, the property path, and whether the full resource was asked for. */
+/**
+ * A value read from a deployed resource: its id and the property path (from the resource's
+ * properties, or from the whole resource when `reference(…, 'full')` asked for it).
+ */
 export interface RuntimeProperty {
   readonly resourceId: string;
   readonly path: readonly string[];
-  readonly full: boolean;
 }
 
 type Value = string | number | boolean | null | RuntimeReference | Value[];
@@ -21,11 +23,10 @@ type Value = string | number | boolean | null | RuntimeReference | Value[];
 class RuntimeReference {
   constructor(
     readonly resourceId: string,
-    readonly full: boolean,
     readonly path: readonly string[] = [],
   ) {}
   with(property: string): RuntimeReference {
-    return new RuntimeReference(this.resourceId, this.full, [...this.path, property]);
+    return new RuntimeReference(this.resourceId, [...this.path, property]);
   }
 }
 
@@ -211,10 +212,8 @@ function text(value: Value, source: string): string {
 
 function call(name: string, args: Value[], source: string): Value {
   switch (name) {
-    case 'reference': {
-      const [resourceId, , mode] = args;
-      return new RuntimeReference(text(resourceId ?? '', source), mode === 'full');
-    }
+    case 'reference':
+      return new RuntimeReference(text(args[0] ?? '', source));
     case 'format': {
       const [template, ...rest] = args.map((arg) => text(arg, source));
       return (template ?? '').replace(/\{(\d+)\}/g, (_, index: string) => rest[Number(index)] ?? '');

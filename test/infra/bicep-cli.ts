@@ -9,7 +9,7 @@ import type { SystemTool } from '../helpers/system-tools';
 
 export const PROJECT_ROOT = join(__dirname, '..', '..');
 export const INFRA_DIR = join(PROJECT_ROOT, 'infra');
-export const MAIN_BICEP = join(INFRA_DIR, 'main.bicep');
+const MAIN_BICEP = join(INFRA_DIR, 'main.bicep');
 const BICEP_CONFIG = join(PROJECT_ROOT, 'bicepconfig.json');
 const CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'bicep-results');
 
@@ -95,7 +95,7 @@ export interface SignedInPrincipal {
   readonly type: 'User' | 'ServicePrincipal';
 }
 
-export const DEVELOPER: SignedInPrincipal = { id: '7b3e0f4e-6a1d-4c55-9a62-0c8f3d2b1a90', type: 'User' };
+const DEVELOPER: SignedInPrincipal = { id: '7b3e0f4e-6a1d-4c55-9a62-0c8f3d2b1a90', type: 'User' };
 
 /** An azd environment: the values `azd env set` stored, plus the signed-in principal. */
 export interface AzdEnvironment {
@@ -108,8 +108,8 @@ export function azdEnvironment(overrides: Readonly<Record<string, string>> = {},
   return { values: { AZURE_ENV_NAME: 'dev', AZURE_LOCATION: 'eastus2', AZURE_SUBSCRIPTION_ID: SUBSCRIPTION_ID, ...overrides }, principal };
 }
 
-export const SUBSCRIPTION_ID = '4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f';
-export const TENANT_ID = '0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a';
+const SUBSCRIPTION_ID = '4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f';
+const TENANT_ID = '0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a';
 
 /**
  * The parameter values azd sends for infra/main.parameters.json, following its Bicep provider
@@ -139,7 +139,7 @@ export function azdParameters(environment: AzdEnvironment, template: ArmTemplate
 }
 
 /** A .bicepparam file for main.bicep with these values. */
-export function bicepparamFile(parameters: Readonly<Record<string, string | number>>, directory: string): string {
+function bicepparamFile(parameters: Readonly<Record<string, string | number>>, directory: string): string {
   const using = relative(directory, MAIN_BICEP).split(sep).join('/');
   const literal = (value: string | number) => (typeof value === 'number' ? String(value) : `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\$\{/g, '\\${')}'`);
   return [`using '${using}'`, '', ...Object.entries(parameters).map(([name, value]) => `param ${name} = ${literal(value)}`), ''].join('\n');
@@ -176,7 +176,7 @@ export type SnapshotResult = { readonly ok: true; readonly snapshot: DeploymentS
  * `bicep snapshot` of main.bicep for these parameter values, as azd would deploy it: at
  * subscription scope, in the environment's AZURE_LOCATION, for a sample subscription and tenant.
  */
-export async function snapshot(bicep: SystemTool, parameters: Readonly<Record<string, string | number>>, location: string): Promise<SnapshotResult> {
+async function snapshot(bicep: SystemTool, parameters: Readonly<Record<string, string | number>>, location: string): Promise<SnapshotResult> {
   return cached(bicep, ['snapshot', parameters, location], () => takeSnapshot(bicep, parameters, location));
 }
 

@@ -86,19 +86,14 @@ export class Deployment {
     return resourceId.replace(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\//, '').split(this.resourceToken).join('<token>');
   }
 
-  /** The resource group, the only resource outside it. */
-  resourceGroup(): PredictedResource {
-    return this.only('Microsoft.Resources/resourceGroups');
-  }
-
   private principalNames(): Map<string, string> {
     const identity = this.only('Microsoft.ManagedIdentity/userAssignedIdentities');
     const names = new Map([
-      [sampleRuntimeValue({ resourceId: identity.id, path: ['principalId'], full: false }), 'app'],
+      [sampleRuntimeValue({ resourceId: identity.id, path: ['principalId'] }), 'app'],
       [this.developerId, 'developer'],
     ]);
     for (const topic of this.resources('Microsoft.EventGrid/systemTopics')) {
-      names.set(sampleRuntimeValue({ resourceId: topic.id, path: ['identity', 'principalId'], full: true }), 'event-grid');
+      names.set(sampleRuntimeValue({ resourceId: topic.id, path: ['identity', 'principalId'] }), 'event-grid');
     }
     return names;
   }
