@@ -142,7 +142,7 @@ var imagesStorageName = 'stimg${resourceToken}'
 var openAiName = 'oai-${resourceToken}'
 
 // Key mode with an existing endpoint stores the key given for it. Without one the app would start
-// with an empty secret: stop when the deployment is validated instead, saying what to do.
+// with an empty secret: fail the deployment instead, saying what to do.
 var missingKeyMessage = 'AZURE_OPENAI_AUTH is key and AZURE_OPENAI_EXISTING_ENDPOINT is set, but no key was given: run `azd env set-secret AZURE_OPENAI_EXISTING_API_KEY`, then `azd provision` again.'
 var openAiApiKeyToStore = keyMode && !createOpenAi && empty(openAiApiKey) ? fail(missingKeyMessage) : openAiApiKey
 
