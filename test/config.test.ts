@@ -87,6 +87,8 @@ describe('loadConfig', () => {
       kind: 'identity',
       blobServiceUri: 'https://acct.blob.core.windows.net',
       queueServiceUri: 'https://acct.queue.core.windows.net',
+      // The usage table is in the same account; its endpoint follows from the blob endpoint's name.
+      tableServiceUri: 'https://acct.table.core.windows.net',
     });
     expect(config.storage.sasLifetimeInMs).toBe(3_600_000);
   });

@@ -3,22 +3,26 @@ import type { GenerateImagesDependencies } from '../../src/domain/generate-image
 import { generateImages } from '../../src/domain/generate-images';
 import { FakeImageModelClient } from '../fakes/fake-image-model-client';
 import { InMemoryImageStore } from '../fakes/in-memory-image-store';
+import { makeTestMetering } from '../fakes/in-memory-usage';
 import { makePng } from '../helpers/images';
 
 function makeDependencies() {
   const imageModel = new FakeImageModelClient();
   const imageStore = new InMemoryImageStore();
+  const clock = { now: () => new Date('2026-11-25T12:00:00Z') };
+  const metered = makeTestMetering({ clock });
   const dependencies: GenerateImagesDependencies = {
     imageModel,
     imageStore,
-    clock: { now: () => new Date('2026-11-25T12:00:00Z') },
+    clock,
     ids: { newId: () => 'request-1' },
     deploymentFor: (model) => model,
+    metering: metered.metering,
   };
-  return { imageModel, imageStore, dependencies };
+  return { imageModel, imageStore, dependencies, metered };
 }
 
-const command = { prompt: 'a fox', model: 'gpt-image-1.5', options: { n: 2 }, includeBase64: false } as const;
+const command = { prompt: 'a fox', model: 'gpt-image-1.5', options: { n: 2 }, includeBase64: false, caller: { id: 'user:ana', source: 'user' } } as const;
 
 describe('generateImages', () => {
   it('tells every image when it is complete, then commits it and records the same facts the caller gets', async () => {
