@@ -387,7 +387,7 @@ const priceSchema = z.number({ error: 'prices must be numbers' }).nonnegative('p
 const priceTableSchema = z.strictObject({
   asOf: z.string({ error: 'asOf is required: the day the prices were read (YYYY-MM-DD)' }).regex(/^\d{4}-\d{2}-\d{2}$/, 'asOf must be a day, YYYY-MM-DD'),
   currency: z.string().regex(/^[A-Z]{3}$/, 'currency must be a three-letter code such as USD').optional(),
-  models: z.record(
+  models: z.partialRecord(
     z.enum(IMAGE_MODELS, { error: `models are named ${IMAGE_MODELS.join(', ')}` }),
     z.strictObject({
       textInput: priceSchema.optional(),

@@ -9,7 +9,7 @@ import type { UsageRange, UsageRecord, UsageStore } from '../domain/usage';
 
 /**
  * Usage records and budget counters in one Table Storage table. A usage record's partition is its
- * UTC day (`2026-11-20`) and its row key `{requestId}|{callId}`: a day range is a range of partitions,
+ * UTC day (`2026-11-20`) and its row key `{requestId}|{callId}` (escaped): a day range is a range of partitions,
  * read without touching any other day, and writing a call twice finds its row taken. Budget counters
  * live in partitions named `budget-{period}` (which sort after every day), one row per subject.
  */
@@ -32,7 +32,8 @@ export class TableUsageStore implements UsageStore {
     try {
       await this.table.createEntity({
         partitionKey: record.day,
-        rowKey: `${record.requestId}|${record.callId}`,
+        // Row keys refuse / \ # ? (an inbox edit's request id is its output prefix, with slashes).
+        rowKey: `${encodeURIComponent(record.requestId)}|${encodeURIComponent(record.callId)}`,
         requestId: record.requestId,
         callId: record.callId,
         at: record.at,

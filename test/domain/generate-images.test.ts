@@ -41,8 +41,8 @@ describe('generateImages', () => {
     });
   });
 
-  it('writes no record and discards every staged image when a commit fails', async () => {
-    const { imageModel, imageStore, dependencies } = makeDependencies();
+  it('writes no record and discards every staged image when a commit fails, but counts the billed call', async () => {
+    const { imageModel, imageStore, dependencies, metered } = makeDependencies();
     imageModel.willReturn(makePng(64, 48), makePng(64, 48));
     imageStore.commitError = new StorageError('Blob Storage is down.');
 
@@ -51,5 +51,7 @@ describe('generateImages', () => {
     expect(imageStore.records.size).toBe(0);
     expect(imageStore.blobs.size).toBe(0);
     expect(imageStore.discarded).toBe(2);
+    // The upstream answered, so it billed the call: the usage counts even though the request failed.
+    expect([...metered.usageStore.records.values()]).toEqual([expect.objectContaining({ requestId: 'request-1', caller: 'user:ana', images: 2, outcome: 'StorageError' })]);
   });
 });
