@@ -102,6 +102,19 @@ param maximumInstanceCount int = 100
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+@allowed(['key', 'key+entra', 'entra'])
+@description('Who may call the image routes (CALLER_AUTH): function keys; keys plus Entra ID sign-in through App Service Authentication; sign-in only.')
+param callerAuth string = 'key'
+
+@description('Client id of the app registration callers sign in to (docs/deploy.md, "Sign in for callers"); required unless callerAuth is key.')
+param authClientId string = ''
+
+@description('JSON list of spending limits per caller (BUDGETS, see the README); empty: none.')
+param budgets string = ''
+
+@description('JSON overrides of the price table (PRICE_TABLE, see the README); empty: the public list prices.')
+param priceTable string = ''
+
 var tags = { 'azd-env-name': environmentName }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var roles = loadJsonContent('roles.json')
@@ -113,6 +126,7 @@ var storageNames = {
   outputs: 'outputs'
   jobs: 'jobs'
   jobsQueue: 'image-jobs'
+  usageTable: 'usage'
   deadLetters: 'eventgrid-deadletters'
   deploymentPackage: 'app-package'
 }
@@ -135,6 +149,9 @@ var keyMode = openAiAuth == 'key'
 var deploymentName = empty(openAiDeploymentName) ? openAiModelName : openAiDeploymentName
 var modelVersion = empty(openAiModelVersion) ? modelVersions[openAiModelName] : openAiModelVersion
 var hasPrincipal = !empty(principalId)
+// Sign-in headers are trusted only where App Service Authentication sets them: no registration, no trust.
+var signInMessage = 'AZURE_CALLER_AUTH is ${callerAuth}, which needs the app registration callers sign in to: create it (docs/deploy.md, "Sign in for callers"), run `azd env set AZURE_AUTH_CLIENT_ID <client id>`, then `azd provision` again.'
+var signInClientId = callerAuth != 'key' && empty(authClientId) ? fail(signInMessage) : authClientId
 
 // Names known before the deployment, passed to the modules instead of their outputs so that
 // what-if (azd provision --preview) can predict the resources named after them.
@@ -193,7 +210,8 @@ module hostStorage 'modules/storage.bicep' = {
 }
 
 // The app's images: blob data access only on the four containers it uses, the delegator role at
-// account scope (user-delegation SAS keys can only be asked of the account), and the job queue.
+// account scope (user-delegation SAS keys can only be asked of the account), the job queue, and the
+// usage table (usage records and budget counters; the account holds no other table).
 module imagesStorage 'modules/storage.bicep' = {
   name: 'images-storage'
   scope: rg
@@ -203,10 +221,12 @@ module imagesStorage 'modules/storage.bicep' = {
     tags: tags
     containerNames: concat(appContainers, [storageNames.deadLetters])
     queueNames: [storageNames.jobsQueue]
+    tableNames: [storageNames.usageTable]
     principals: appAndDeveloper
     accountRoleDefinitionIds: [
       roles['Storage Blob Delegator']
       roles['Storage Queue Data Contributor']
+      roles['Storage Table Data Contributor']
     ]
     roleContainers: appContainers
     containerRoleDefinitionIds: [roles['Storage Blob Data Contributor']]
@@ -287,6 +307,7 @@ var baseAppSettings = {
   AZURE_CLIENT_ID: identity.outputs.clientId
   ImagesStorage__blobServiceUri: imagesStorage.outputs.blobEndpoint
   ImagesStorage__queueServiceUri: imagesStorage.outputs.queueEndpoint
+  ImagesStorage__tableServiceUri: imagesStorage.outputs.tableEndpoint
   ImagesStorage__credential: 'managedidentity'
   ImagesStorage__clientId: identity.outputs.clientId
   IMAGES_CONTAINER: storageNames.images
@@ -298,6 +319,10 @@ var baseAppSettings = {
   AZURE_OPENAI_DEPLOYMENTS: '${openAiModelName}=${deploymentName}'
   AZURE_OPENAI_DEFAULT_MODEL: openAiModelName
   AZURE_OPENAI_AUTH: openAiAuth
+  USAGE_TABLE: storageNames.usageTable
+  CALLER_AUTH: callerAuth
+  BUDGETS: budgets
+  PRICE_TABLE: priceTable
 }
 var keyModeAppSettings = {
   AZURE_OPENAI_API_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault!.outputs.secretUri})'
@@ -316,6 +341,8 @@ module functionApp 'modules/function-app.bicep' = {
     appSettings: keyMode ? union(baseAppSettings, keyModeAppSettings) : baseAppSettings
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    callerAuth: callerAuth
+    authClientId: signInClientId
   }
 }
 
@@ -332,6 +359,7 @@ output AZURE_STORAGE_ACCOUNT_NAME string = imagesStorage.outputs.name
 output AZURE_STORAGE_ACCOUNT_ID string = imagesStorage.outputs.id
 output AZURE_STORAGE_BLOB_ENDPOINT string = imagesStorage.outputs.blobEndpoint
 output AZURE_STORAGE_QUEUE_ENDPOINT string = imagesStorage.outputs.queueEndpoint
+output AZURE_STORAGE_TABLE_ENDPOINT string = imagesStorage.outputs.tableEndpoint
 output IMAGES_CONTAINER string = storageNames.images
 output INBOX_CONTAINER string = storageNames.inbox
 output OUTPUTS_CONTAINER string = storageNames.outputs
@@ -346,4 +374,6 @@ output AZURE_OPENAI_ENDPOINT string = resolvedOpenAiEndpoint
 output AZURE_OPENAI_DEPLOYMENTS string = '${openAiModelName}=${deploymentName}'
 output AZURE_OPENAI_DEFAULT_MODEL string = openAiModelName
 output AZURE_OPENAI_AUTH string = openAiAuth
+output USAGE_TABLE string = storageNames.usageTable
+output AZURE_CALLER_AUTH string = callerAuth
 output AZURE_KEY_VAULT_NAME string = keyMode ? keyVault!.outputs.name : ''
