@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const IMPORT_SUBJECTS = ['ours-entry', 'ours-full', 'baseline'] as const;
+export const IMPORT_SUBJECTS = ['ours-entry', 'ours-full', 'baseline', 'ours-full-otel'] as const;
 export type ImportSubject = (typeof IMPORT_SUBJECTS)[number];
 
 /**
@@ -30,6 +30,9 @@ export function importModules(subject: ImportSubject, benchDir: string): string[
       return [...functionFiles(benchDir), join(benchDir, '..', 'src', 'create-services.js')];
     case 'baseline':
       return ['openai', '@azure/storage-blob'];
+    case 'ours-full-otel':
+      // Telemetry as OpenTelemetry metrics instead of a log line: what that library route adds.
+      return [...importModules('ours-full', benchDir), join(benchDir, 'otel-metrics.js')];
   }
 }
 
