@@ -125,6 +125,9 @@ describe('usage, cost and budgets with function keys (CALLER_AUTH=key)', () => {
     stack = await startAppStack({
       settings: {
         USAGE_TABLE: uniqueTable(),
+        // A queue of its own: on the run's shared default queue this worker would run (and meter)
+        // the jobs other test files leave there.
+        JOBS_QUEUE: uniqueContainerName('usage-jobs-q'),
         INBOX_CONTAINER: inboxName,
         OUTPUTS_CONTAINER: outputsName,
         AZURE_OPENAI_MAX_RETRIES: '0',
