@@ -1,7 +1,7 @@
 import type { ImageRequestEvent, RequestTelemetry } from '../domain/metering';
 
 /** The first word of every request event line; the saved queries in infra/ look for it. */
-export const IMAGE_REQUEST_EVENT = 'ImageRequest';
+const IMAGE_REQUEST_EVENT = 'ImageRequest';
 
 /**
  * One line per request in the Functions log: `ImageRequest {json}`. The host sends the log to

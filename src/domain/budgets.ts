@@ -115,7 +115,7 @@ function plan(caller: Caller, rules: readonly BudgetRule[], at: Date): CounterPl
 }
 
 /** `day-2026-11-20` or `month-2026-11`, in UTC. */
-export function periodKey(period: BudgetPeriod, at: Date): string {
+function periodKey(period: BudgetPeriod, at: Date): string {
   const iso = at.toISOString();
   return period === 'day' ? `day-${iso.slice(0, 10)}` : `month-${iso.slice(0, 7)}`;
 }

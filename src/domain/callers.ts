@@ -11,7 +11,7 @@ export interface Caller {
 }
 
 /** The most a caller id may hold; longer names are cut (a table key holds 1 KiB). */
-export const MAX_CALLER_ID_LENGTH = 256;
+const MAX_CALLER_ID_LENGTH = 256;
 
 const bounded = (id: string) => id.slice(0, MAX_CALLER_ID_LENGTH);
 

@@ -92,7 +92,7 @@ export interface MeteringDependencies {
 }
 
 /** The prefix of the log line that carries a usage record the store did not take, for reconciliation. */
-export const UNRECORDED_USAGE_MARKER = 'UsageNotRecorded';
+const UNRECORDED_USAGE_MARKER = 'UsageNotRecorded';
 
 export function createMetering(dependencies: MeteringDependencies): Metering {
   const { clock, prices, log } = dependencies;

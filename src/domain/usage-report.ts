@@ -5,7 +5,7 @@ import { utcDay } from './usage';
 import { roundCost } from './pricing';
 
 /** The longest range one report covers, so that a request cannot make the app read years of rows. */
-export const MAX_REPORT_DAYS = 366;
+const MAX_REPORT_DAYS = 366;
 
 export type ReportDimension = 'day' | 'caller' | 'model';
 export const REPORT_DIMENSIONS: readonly ReportDimension[] = ['day', 'caller', 'model'];
@@ -51,7 +51,7 @@ export interface UsageQuery {
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** The range asked for, checked: by default the current month up to today (UTC). */
-export function reportRange(query: Pick<UsageQuery, 'from' | 'to'>, now: Date): UsageRange {
+function reportRange(query: Pick<UsageQuery, 'from' | 'to'>, now: Date): UsageRange {
   const today = utcDay(now);
   const fromDay = query.from ?? `${today.slice(0, 8)}01`;
   const toDay = query.to ?? today;
