@@ -52,6 +52,12 @@ var savedQueries = [
     query: '${imageRequests}| summarize requests = sum(ItemCount), throttled = sumif(ItemCount, tobool(r.throttled)), overBudget = sumif(ItemCount, tostring(r.outcome) == "BudgetExceeded") by bin(TimeGenerated, 1h)\n| extend percent429 = round(100.0 * (throttled + overBudget) / requests, 2)\n| render timechart'
   }
   {
+    // Usage records the usage table did not take (it was unreachable), whole, to be written again.
+    name: 'imagegen-unrecorded-usage'
+    displayName: 'Image usage records not written to the usage table'
+    query: 'AppTraces\n| where Message startswith "UsageNotRecorded "\n| extend record = parse_json(extract("^UsageNotRecorded ({.*}) \\\\(", 1, Message))\n| project TimeGenerated, requestId = tostring(record.requestId), caller = tostring(record.caller), cost = todouble(record.cost), record'
+  }
+  {
     name: 'imagegen-upstream-latency-p95'
     displayName: 'Image upstream latency p50/p95 by model per hour'
     query: '${imageRequests}| where isnotnull(r.upstreamLatencyInMs)\n| summarize p50 = percentile(todouble(r.upstreamLatencyInMs), 50), p95 = percentile(todouble(r.upstreamLatencyInMs), 95) by model = tostring(r.model), bin(TimeGenerated, 1h)\n| render timechart'

@@ -67,13 +67,23 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
     for (const [name, result] of results) deployments.set(name, new Deployment(snapshotOrThrow(name, result), ENVIRONMENTS[name].principal.id));
   }, 180_000);
 
-  it('saves the queries that chart spend by caller per day, the 429 rate and p95 upstream latency from the ImageRequest lines', () => {
+  it('saves the queries that chart spend by caller per day, the 429 rate and p95 upstream latency, and find usage the table missed', () => {
     const queries = deployment('managed identity, new Azure OpenAI (the defaults)').resources('Microsoft.OperationalInsights/workspaces/savedSearches');
-    expect(queries.map((query) => query.name.split('/').pop()).sort()).toEqual(['imagegen-429-rate', 'imagegen-spend-by-caller-per-day', 'imagegen-upstream-latency-p95']);
+    expect(queries.map((query) => query.name.split('/').pop()).sort()).toEqual([
+      'imagegen-429-rate',
+      'imagegen-spend-by-caller-per-day',
+      'imagegen-unrecorded-usage',
+      'imagegen-upstream-latency-p95',
+    ]);
     for (const query of queries) {
-      expect(query.properties?.['query']).toContain('where Message startswith "ImageRequest "');
+      expect(query.properties?.['query']).toMatch(/where Message startswith "(ImageRequest|UsageNotRecorded) "/);
       expect(query.properties?.['category']).toBe('imagegen');
     }
+    // The reconciliation query takes the record out of the line the app writes.
+    const unrecorded = queries.find((query) => query.name.endsWith('/imagegen-unrecorded-usage'))?.properties?.['query'];
+    const line = 'UsageNotRecorded {"requestId":"r1","caller":"user:ana"} (StorageError: Could not record the usage of request r1 in the usage table.)';
+    const pattern = /extract\("(.*)", 1, Message\)/.exec(String(unrecorded))?.[1]?.replace(/\\\\/g, '\\');
+    expect(new RegExp(pattern ?? '$^').exec(line)?.[1]).toBe('{"requestId":"r1","caller":"user:ana"}');
   });
 
   describe('role assignments', () => {
