@@ -66,14 +66,22 @@ export class TableUsageStore implements UsageStore {
     const entities = this.table.listEntities<Record<string, unknown>>({
       queryOptions: { filter: odata`PartitionKey ge ${range.fromDay} and PartitionKey le ${range.toDay}` },
     });
-    try {
-      for await (const entity of entities) {
-        const parsed = usageEntitySchema.safeParse(entity);
-        // Only day partitions are in the range; a row that is not a usage record is skipped, not fatal.
-        if (parsed.success) yield parsed.data;
+    const iterator = entities[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Record<string, unknown>>;
+      try {
+        next = await iterator.next();
+      } catch (error: unknown) {
+        throw new StorageError(`Could not read usage from ${range.fromDay} to ${range.toDay} from the usage table.`, error);
       }
-    } catch (error: unknown) {
-      throw new StorageError(`Could not read usage from ${range.fromDay} to ${range.toDay} from the usage table.`, error);
+      if (next.done === true) return;
+      // Only usage records live in day partitions: a row that does not read as one would make the
+      // report wrong without saying so, so the report fails instead, naming the row.
+      const parsed = usageEntitySchema.safeParse(next.value);
+      if (!parsed.success) {
+        throw new StorageError(`The usage table's row ${String(next.value['partitionKey'])}/${String(next.value['rowKey'])} is not a usage record.`, parsed.error);
+      }
+      yield parsed.data;
     }
   }
 }
