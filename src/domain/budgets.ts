@@ -71,8 +71,16 @@ const counterSchema = z.object({
 
 const EMPTY: Counter = { images: 0, cost: 0, reservations: {} };
 
+/** Whose spend a counter holds: one caller's, or every caller's that a shared budget's pattern matches. */
+export type BudgetSubject = { readonly kind: 'caller'; readonly id: string } | { readonly kind: 'shared'; readonly pattern: string };
+
 export interface BudgetDependencies {
   readonly rules: readonly BudgetRule[];
+  /**
+   * What the subject spent from the start of the period until now, from the usage records: a counter
+   * starts from it, so that a budget set during a day or month counts what was spent before it.
+   */
+  readonly spentSince: (subject: BudgetSubject, from: Date) => Promise<SpendAmount>;
   /** The counters (the usage table's budget partitions in Azure). */
   readonly counters: DocumentStore;
   readonly now: () => Date;
@@ -92,19 +100,21 @@ interface AppliedLimit {
 interface CounterPlan {
   readonly name: string;
   readonly period: BudgetPeriod;
+  readonly subject: BudgetSubject;
   readonly limits: readonly AppliedLimit[];
 }
 
 /** The counters a request moves, each with the limits that apply to it. */
 function plan(caller: Caller, rules: readonly BudgetRule[], at: Date): CounterPlan[] {
-  const counters = new Map<string, { period: BudgetPeriod; limits: AppliedLimit[] }>();
+  const counters = new Map<string, { period: BudgetPeriod; subject: BudgetSubject; limits: AppliedLimit[] }>();
   for (const rule of rules) {
     if (!callerMatches(rule.caller, caller.id)) continue;
-    const subject = rule.scope === 'shared' ? `shared:${rule.caller}` : `caller:${caller.id}`;
+    const subject: BudgetSubject = rule.scope === 'shared' ? { kind: 'shared', pattern: rule.caller } : { kind: 'caller', id: caller.id };
+    const subjectKey = subject.kind === 'shared' ? `shared:${subject.pattern}` : `caller:${subject.id}`;
     for (const [period, limits] of [['day', rule.daily], ['month', rule.monthly]] as const) {
       if (!limits) continue;
-      const name = `${periodKey(period, at)}/${subject}`;
-      const entry = counters.get(name) ?? { period, limits: [] };
+      const name = `${periodKey(period, at)}/${subjectKey}`;
+      const entry = counters.get(name) ?? { period, subject, limits: [] };
       if (limits.images !== undefined) entry.limits.push({ period, unit: 'images', limit: limits.images, rule });
       if (limits.cost !== undefined) entry.limits.push({ period, unit: 'cost', limit: limits.cost, rule });
       counters.set(name, entry);
@@ -118,6 +128,11 @@ function plan(caller: Caller, rules: readonly BudgetRule[], at: Date): CounterPl
 function periodKey(period: BudgetPeriod, at: Date): string {
   const iso = at.toISOString();
   return period === 'day' ? `day-${iso.slice(0, 10)}` : `month-${iso.slice(0, 7)}`;
+}
+
+/** When the period that contains `at` starts: its UTC midnight or the first of its month. */
+function periodStart(period: BudgetPeriod, at: Date): Date {
+  return period === 'day' ? new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate())) : new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
 }
 
 /** When the period that contains `at` ends: the next UTC midnight or the first of the next month. */
@@ -149,7 +164,8 @@ export async function reserveBudget(caller: Caller, requestId: string, amount: S
   const reserved: string[] = [];
   try {
     for (const counter of counters) {
-      await update(counter.name, dependencies, (current) => {
+      const start = () => dependencies.spentSince(counter.subject, periodStart(counter.period, now));
+      await update(counter.name, dependencies, start, (current) => {
         const others = liveReservations(current, now, requestId);
         for (const applied of counter.limits) {
           const spent = applied.unit === 'images' ? current.images + sum(others, 'images') : roundCost(current.cost + sum(others, 'cost'));
@@ -178,7 +194,9 @@ export async function settleBudget(reservation: BudgetReservation, spent: SpendA
 async function settleCounters(names: readonly string[], requestId: string, spent: SpendAmount | undefined, dependencies: BudgetDependencies): Promise<void> {
   const now = dependencies.now();
   for (const name of names) {
-    await update(name, dependencies, (current) => ({
+    // The reservation made the counter; one that is gone since is not made again (its seed from the
+    // usage records would already hold this very request).
+    await update(name, dependencies, undefined, (current) => ({
       images: current.images + (spent?.images ?? 0),
       cost: roundCost(current.cost + (spent?.cost ?? 0)),
       reservations: Object.fromEntries(liveReservations(current, now, requestId)),
@@ -196,13 +214,37 @@ function liveReservations(counter: Counter, now: Date, requestId: string): (read
 
 const MAX_ATTEMPTS = 20;
 
-/** Read, change, write under the ETag; on a conflict (another request moved the counter), again. */
-async function update(name: string, dependencies: BudgetDependencies, change: (current: Counter) => Counter): Promise<void> {
+/**
+ * Read, change, write under the ETag; on a conflict (another request moved the counter), again. A
+ * counter that does not exist yet starts from what `start` says was spent before it (or is left alone
+ * without `start`).
+ */
+async function update(
+  name: string,
+  dependencies: BudgetDependencies,
+  start: (() => Promise<SpendAmount>) | undefined,
+  change: (current: Counter) => Counter,
+): Promise<void> {
   const { counters } = dependencies;
+  let initial: Counter | undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const found = await counters.read(name);
     if (found === undefined) {
-      if ((await counters.create(name, change(EMPTY))) !== undefined) return;
+      if (!start) return;
+      if (initial === undefined) {
+        const spent = await start();
+        initial = { images: spent.images, cost: roundCost(spent.cost), reservations: {} };
+      }
+      let next: Counter;
+      try {
+        next = change(initial);
+      } catch (error: unknown) {
+        // Refused already: keep the counter anyway, so that the next request reads it instead of
+        // summing the usage records again.
+        await counters.create(name, initial);
+        throw error;
+      }
+      if ((await counters.create(name, next)) !== undefined) return;
     } else {
       const parsed = counterSchema.safeParse(found.value);
       const current = parsed.success ? parsed.data : EMPTY;

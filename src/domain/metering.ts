@@ -1,6 +1,7 @@
-import type { BudgetDependencies, BudgetReservation } from './budgets';
+import type { BudgetDependencies, BudgetReservation, BudgetSubject, SpendAmount } from './budgets';
 import { reserveBudget, settleBudget } from './budgets';
 import type { Caller } from './callers';
+import { callerMatches } from './callers';
 import { AppError, BudgetExceededError, UpstreamThrottledError } from './errors';
 import type { ImageModel } from './image-models';
 import { MODEL_RULES } from './image-models';
@@ -83,7 +84,8 @@ export interface MeteringLog {
 
 export interface MeteringDependencies {
   readonly usageStore: UsageStore;
-  readonly budgets: BudgetDependencies;
+  /** The budgets; what a new counter starts from is read from the usage store. */
+  readonly budgets: Omit<BudgetDependencies, 'spentSince'>;
   readonly prices: PriceTable;
   readonly telemetry: RequestTelemetry;
   readonly clock: Clock;
@@ -96,6 +98,7 @@ const UNRECORDED_USAGE_MARKER = 'UsageNotRecorded';
 
 export function createMetering(dependencies: MeteringDependencies): Metering {
   const { clock, prices, log } = dependencies;
+  const budgets: BudgetDependencies = { ...dependencies.budgets, spentSince: (subject, from) => spentSince(dependencies.usageStore, subject, from, clock.now()) };
   return {
     async start(request) {
       const startedAt = clock.now();
@@ -103,7 +106,7 @@ export function createMetering(dependencies: MeteringDependencies): Metering {
       let reservation: BudgetReservation | undefined;
       let budget: ImageRequestEvent['budget'] = 'none';
       try {
-        reservation = await reserveBudget(request.caller, request.requestId, estimate, dependencies.budgets);
+        reservation = await reserveBudget(request.caller, request.requestId, estimate, budgets);
         if (reservation.counters.length > 0) budget = 'reserved';
       } catch (error: unknown) {
         if (error instanceof BudgetExceededError) {
@@ -121,7 +124,7 @@ export function createMetering(dependencies: MeteringDependencies): Metering {
           const record = outcome.billed && usageRecord(request, outcome.billed, failed ?? 'succeeded', startedAt);
           if (record) await recordUsage(record);
           if (reservation && reservation.counters.length > 0) {
-            await settleBudget(reservation, record && { images: record.images, cost: record.cost }, dependencies.budgets).catch((error: unknown) => {
+            await settleBudget(reservation, record && { images: record.images, cost: record.cost }, budgets).catch((error: unknown) => {
               log.warn(`The budgets of ${request.caller.id} were not settled for request ${request.requestId}; its reservation lapses on its own: ${describe(error)}`);
             });
           }
@@ -200,6 +203,18 @@ export function createMetering(dependencies: MeteringDependencies): Metering {
       budget: facts.budget,
     };
   }
+}
+
+/** A subject's spend from `from` to `now`, summed from the usage records of those days. */
+async function spentSince(usageStore: UsageStore, subject: BudgetSubject, from: Date, now: Date): Promise<SpendAmount> {
+  let images = 0;
+  let cost = 0;
+  for await (const record of usageStore.listUsage({ fromDay: utcDay(from), toDay: utcDay(now) })) {
+    if (subject.kind === 'caller' ? record.caller !== subject.id : !callerMatches(subject.pattern, record.caller)) continue;
+    images += record.images;
+    cost += record.cost;
+  }
+  return { images, cost };
 }
 
 function outcomeCode(error: unknown): string {

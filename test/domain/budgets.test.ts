@@ -7,11 +7,23 @@ import { InMemoryDocumentStore } from '../fakes/in-memory-documents';
 const ana: Caller = { id: 'user:ana', source: 'user' };
 const ben: Caller = { id: 'user:ben', source: 'user' };
 
-function dependencies(rules: readonly BudgetRule[], start = '2026-11-25T12:00:00Z') {
+function dependencies(rules: readonly BudgetRule[], start = '2026-11-25T12:00:00Z', spentBefore: Readonly<Record<string, number>> = {}) {
   let now = new Date(start);
   const counters = new InMemoryDocumentStore();
-  const budgets: BudgetDependencies = { rules, counters, now: () => now, reservationTtlInMs: 60_000, currency: 'USD' };
-  return { budgets, counters, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
+  const asked: string[] = [];
+  const budgets: BudgetDependencies = {
+    rules,
+    counters,
+    now: () => now,
+    reservationTtlInMs: 60_000,
+    currency: 'USD',
+    spentSince: (subject, from) => {
+      const key = subject.kind === 'caller' ? subject.id : subject.pattern;
+      asked.push(`${key} since ${from.toISOString()}`);
+      return Promise.resolve({ images: spentBefore[key] ?? 0, cost: 0 });
+    },
+  };
+  return { budgets, counters, asked, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<BudgetExceededError> {
@@ -78,6 +90,18 @@ describe('budgets', () => {
     expect(error.details).toMatchObject({ resetsAt: '2026-11-26T00:00:00.000Z' });
     advance(60_000);
     await reserveBudget(ana, 'r3', { images: 1, cost: 0 }, budgets);
+  });
+
+  it('starts a new counter from what the usage records say was spent earlier in its period', async () => {
+    const { budgets, asked } = dependencies([{ caller: 'user:ana', scope: 'each', daily: { images: 3 }, monthly: { images: 10 } }], '2026-11-25T12:00:00Z', { 'user:ana': 3 });
+
+    const error = await refusal(reserveBudget(ana, 'r1', { images: 1, cost: 0 }, budgets));
+
+    expect(error.details).toMatchObject({ period: 'day', spent: 3, limit: 3 });
+    expect(asked).toEqual(['user:ana since 2026-11-25T00:00:00.000Z']);
+    // Once made, a counter is read, not seeded again.
+    await refusal(reserveBudget(ana, 'r2', { images: 1, cost: 0 }, budgets));
+    expect(asked).toHaveLength(1);
   });
 
   it('ends months on the first of the next, across a year', () => {

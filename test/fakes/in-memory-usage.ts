@@ -21,6 +21,7 @@ export class InMemoryUsageStore implements UsageStore {
   }
 
   async *listUsage(range: UsageRange): AsyncIterable<UsageRecord> {
+    if (this.failure) throw this.failure;
     await Promise.resolve();
     for (const record of [...this.records.values()].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0))) {
       if (record.day >= range.fromDay && record.day <= range.toDay) yield record;
@@ -37,8 +38,8 @@ export interface TestMetering {
 }
 
 /** The real metering over in-memory stores, recording what it would send to telemetry and the log. */
-export function makeTestMetering(options: { readonly clock: Clock; readonly budgets?: readonly BudgetRule[] }): TestMetering {
-  const usageStore = new InMemoryUsageStore();
+export function makeTestMetering(options: { readonly clock: Clock; readonly budgets?: readonly BudgetRule[]; readonly usageStore?: InMemoryUsageStore }): TestMetering {
+  const usageStore = options.usageStore ?? new InMemoryUsageStore();
   const counters = new InMemoryDocumentStore();
   const events: ImageRequestEvent[] = [];
   const logs: { level: 'warn' | 'error'; message: string }[] = [];
