@@ -47,6 +47,8 @@ export type Selection =
 
 /** One request on its way to a backend: report how it went exactly once. */
 export interface RouteTicket {
+  /** The request is leaving now (after any bookkeeping of the caller's): its share of the window is dated from here. */
+  departs(): void;
   /** Learns from the answer (its status and headers) and frees the request's place. */
   complete(observation: UpstreamObservation): void;
   /** Frees the request's place without learning anything: the caller gave up before an answer came. */
@@ -57,13 +59,22 @@ export interface RouteTicket {
 const DEFAULT_THROTTLE_MS = 1_000;
 // Used up with no reset announced, or a probe still out: look again this soon.
 const LOOK_AGAIN_MS = 1_000;
+// Our own requests are remembered this long, to tell when each will leave a window of unknown length.
+const SENT_MEMORY_MS = 10 * 60_000;
+const SENT_MEMORY_ENTRIES = 2_000;
+
+interface Share {
+  at: number;
+  /** In the unit of `x-ratelimit-remaining-requests`: images where the operator says the quota counts images, else requests. */
+  readonly cost: number;
+}
 
 interface Learned {
   /** The answer's `x-ratelimit-remaining-requests`, less what we sent since. */
   remaining: number;
   readonly observedAt: number;
-  /** When the window frees its next share, if the answer said. */
-  resetAt: number | undefined;
+  /** When the window gives shares back, oldest first: estimated from the announced reset and our own requests in it. */
+  readonly frees: readonly Share[];
 }
 
 class BackendState {
@@ -76,8 +87,8 @@ class BackendState {
   probing = false;
   nextOpenInMs: number;
   learned: Learned | undefined;
-  /** Our own requests within the window of a known quota. */
-  readonly sent: { at: number; cost: number }[] = [];
+  /** Our own requests that were not refused, oldest first, for the last few minutes. */
+  readonly sent: Share[] = [];
   /** Smooth weighted round robin: deterministic, and exact in its proportions. */
   currentWeight = 0;
 
@@ -141,16 +152,29 @@ export class BackendRouter {
     this.refresh(state, now);
     if (state.openUntil > now) return { at: state.openUntil, reason: state.openReason };
     if (state.probing) return { at: now + LOOK_AGAIN_MS, reason: state.openReason };
+    const cost = learnedCost(state.profile, images);
     let at = now;
     const learned = state.learned;
-    // Used up: wait for the announced reset, or, when none is due, for the answers still on their way.
-    if (learned && learned.remaining < learnedCost(state.profile, images)) at = Math.max(at, learned.resetAt ?? now + LOOK_AGAIN_MS);
+    if (learned) {
+      // What the last answer left, plus the shares given back since; when that is not enough, the
+      // time enough will be back, or, when no more are known to come, the answers still on their way.
+      let left = learned.remaining;
+      let enoughAt: number | undefined;
+      for (const share of learned.frees) {
+        if (left >= cost) break;
+        left += share.cost;
+        enoughAt = share.at;
+      }
+      if (left < cost) at = now + LOOK_AGAIN_MS;
+      else if (enoughAt !== undefined) at = Math.max(at, enoughAt);
+    }
     const quota = state.profile.quota;
     if (quota) {
-      const cost = quotaCost(quota, images);
-      let used = state.sent.reduce((sum, entry) => sum + entry.cost, 0);
+      // Requests are dated when they depart, which may be out of the order they were chosen in.
+      const inWindow = state.sent.filter((entry) => entry.at > now - this.quotaWindowInMs).sort((a, b) => a.at - b.at);
+      let used = inWindow.reduce((sum, entry) => sum + entry.cost, 0);
       // The oldest of our own requests leave the window first; wait until enough have.
-      for (const entry of state.sent) {
+      for (const entry of inWindow) {
         if (used + cost <= quota.perMinute) break;
         used -= entry.cost;
         at = Math.max(at, entry.at + this.quotaWindowInMs);
@@ -165,25 +189,16 @@ export class BackendRouter {
       state.openUntil = 0;
       state.halfOpen = true;
     }
-    const learned = state.learned;
-    if (learned) {
-      if (now - learned.observedAt >= this.quotaWindowInMs) {
-        state.learned = undefined;
-      } else if (learned.resetAt !== undefined && learned.resetAt <= now) {
-        // The announced share is free again; how much more will be, only the next answer tells.
-        learned.remaining = Math.max(learned.remaining, 0) + 1;
-        learned.resetAt = undefined;
-      }
-    }
-    while ((state.sent[0]?.at ?? Infinity) <= now - this.quotaWindowInMs) state.sent.shift();
+    if (state.learned && now - state.learned.observedAt >= this.quotaWindowInMs) state.learned = undefined;
+    while ((state.sent[0]?.at ?? Infinity) <= now - SENT_MEMORY_MS || state.sent.length > SENT_MEMORY_ENTRIES) state.sent.shift();
   }
 
   private reserve(state: BackendState, images: number, now: number): RouteTicket {
     const probe = state.halfOpen;
     if (probe) state.probing = true;
-    if (state.learned) state.learned.remaining -= learnedCost(state.profile, images);
-    const sent = state.profile.quota ? { at: now, cost: quotaCost(state.profile.quota, images) } : undefined;
-    if (sent) state.sent.push(sent);
+    const sent = { at: now, cost: learnedCost(state.profile, images) };
+    if (state.learned) state.learned.remaining -= sent.cost;
+    state.sent.push(sent);
     let settled = false;
     const settle = (): boolean => {
       if (settled) return false;
@@ -192,10 +207,13 @@ export class BackendRouter {
       return true;
     };
     return {
+      departs: () => {
+        sent.at = this.clock.now().getTime();
+      },
       complete: (observation) => {
         if (!settle()) return;
         // A refused request did not count against the quota.
-        if (observation.status === 429 && sent) state.sent.splice(state.sent.indexOf(sent), 1);
+        if (observation.status === 429 && state.sent.includes(sent)) state.sent.splice(state.sent.indexOf(sent), 1);
         this.learn(state, observation);
       },
       cancel: () => {
@@ -208,10 +226,7 @@ export class BackendRouter {
     const now = this.clock.now().getTime();
     const { remainingRequests, resetRequestsInMs, limitRequests } = observation;
     if (remainingRequests !== undefined) {
-      // Without an announced reset, a used-up window frees a share every minute/limit on average: then one request may find out.
-      const estimatedResetInMs = remainingRequests > 0 ? undefined : limitRequests ? this.quotaWindowInMs / limitRequests : LOOK_AGAIN_MS;
-      const resetInMs = resetRequestsInMs ?? estimatedResetInMs;
-      state.learned = { remaining: remainingRequests, observedAt: now, resetAt: resetInMs === undefined ? undefined : now + resetInMs };
+      state.learned = { remaining: remainingRequests, observedAt: now, frees: this.estimateFrees(state, now, remainingRequests, limitRequests, resetRequestsInMs) };
     }
     const { status } = observation;
     if (status === 429) {
@@ -228,6 +243,31 @@ export class BackendRouter {
       state.halfOpen = false;
       state.nextOpenInMs = this.openInMs;
     }
+  }
+
+  /**
+   * When the window will give its shares back. The answer says when the oldest leaves it (the reset)
+   * and how much it holds (limit − remaining). Taking those to be our own latest requests, the oldest
+   * of them dates the window's length, and each of the others leaves that long after it was sent.
+   * Other instances' requests make this an estimate; each answer corrects it.
+   */
+  private estimateFrees(state: BackendState, now: number, remaining: number, limit: number | undefined, resetInMs: number | undefined): Share[] {
+    if (resetInMs === undefined) {
+      // Used up and no reset announced: a share comes back every minute/limit on average; then one request may find out.
+      return remaining > 0 ? [] : [{ at: now + (limit ? this.quotaWindowInMs / limit : LOOK_AGAIN_MS), cost: 1 }];
+    }
+    const held = limit === undefined ? 0 : limit - Math.max(remaining, 0);
+    let count = 0;
+    let units = 0;
+    for (let index = state.sent.length - 1; index >= 0 && units < held; index--) {
+      units += state.sent[index]?.cost ?? 0;
+      count += 1;
+    }
+    const ours = count === 0 ? [] : state.sent.slice(-count).sort((a, b) => a.at - b.at);
+    const oldest = ours[0];
+    if (!oldest || oldest.at > now) return [{ at: now + resetInMs, cost: 1 }];
+    const windowInMs = now + resetInMs - oldest.at;
+    return ours.map((share) => ({ at: share.at + windowInMs, cost: share.cost })).filter((share) => share.at > now);
   }
 
   private open(state: BackendState, until: number, reason: 'throttled' | 'failing'): void {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { z } from 'zod';
 
@@ -434,6 +435,9 @@ export interface RunOptions {
   readonly watchAttempt?: number | undefined;
 }
 
+// Waits shorter than the queue's one-second visibility step are waited in process.
+const SHORT_WAIT_MS = 1_000;
+
 /** Thrown before an upstream request when the attempt no longer owns its job: another worker took it over. */
 class JobLeaseLostError extends Error {
   constructor(jobId: string) {
@@ -454,6 +458,7 @@ class JobLeaseLostError extends Error {
 export async function runJob(id: string, dependencies: JobDependencies, options: RunOptions = {}): Promise<RunOutcome> {
   const { documents, clock, settings } = dependencies;
   let claimed: Versioned<JobRecord> | undefined;
+  let waitedHere = false;
   for (let attempt = 0; attempt < 5 && !claimed; attempt++) {
     const found = await readJob(id, dependencies);
     if (!found) return { kind: 'missing' };
@@ -479,8 +484,16 @@ export async function runJob(id: string, dependencies: JobDependencies, options:
     const model = job.request.command.model;
     const unavailable = dependencies.upstreamCapacity.whenAvailable(model, imageCount(job));
     if (unavailable) {
-      // Wait in the queue, not in the upstream's: nothing is paid for a 429 we can see coming.
-      const retryInSeconds = Math.max(1, Math.ceil((Math.min(unavailable.at, deadlineOf(job, dependencies)) - now) / 1000));
+      const waitInMs = Math.min(unavailable.at, deadlineOf(job, dependencies)) - now;
+      // Queue visibility counts whole seconds: the rest of a second is waited here, then the job looks again.
+      if (waitInMs <= SHORT_WAIT_MS && !waitedHere) {
+        waitedHere = true;
+        await sleep(waitInMs);
+        continue;
+      }
+      // Wait in the queue, not in the upstream's: nothing is paid for a 429 we can see coming. The
+      // message comes back a little early rather than late, and the job waits out the rest above.
+      const retryInSeconds = Math.max(1, Math.floor(waitInMs / 1000));
       const lastError: JobError =
         unavailable.reason === 'throttled'
           ? { status: 429, code: 'TooManyRequests', message: `Every deployment of ${model} is at its quota; the job waits ${retryInSeconds} s for room.` }
@@ -503,7 +516,12 @@ export async function runJob(id: string, dependencies: JobDependencies, options:
     const etag = await documents.replace(jobName(id), running, found.etag);
     if (etag !== undefined) claimed = { value: running, etag };
   }
-  if (!claimed) return { kind: 'busy', retryInSeconds: 5 };
+  if (!claimed) {
+    // Others kept changing the job: look again shortly. A second message is harmless: a job that
+    // runs by then leaves it, a finished one ignores it.
+    await dependencies.queue.enqueue(id, { delayInSeconds: 1 });
+    return { kind: 'deferred', retryInSeconds: 1 };
+  }
 
   const job = claimed.value;
   const lease = new DocumentLease<JobRecord>({
@@ -535,7 +553,9 @@ export async function runJob(id: string, dependencies: JobDependencies, options:
     if (error instanceof JobLeaseLostError || lease.isLost) return { kind: 'busy', retryInSeconds: 1 };
     if (error instanceof UpstreamThrottledError) {
       const now = clock.now().getTime();
-      const retryInSeconds = Math.max(1, Math.ceil(Math.min(Math.max(error.retryAfterSeconds ?? 1, 1) * 1000, deadlineOf(job, dependencies) - now) / 1000));
+      // The router knows to the millisecond when room comes back (the error's Retry-After is rounded up).
+      const roomAt = dependencies.upstreamCapacity.whenAvailable(job.request.command.model, imageCount(job))?.at ?? now + (error.retryAfterSeconds ?? 1) * 1000;
+      const retryInSeconds = Math.max(0, Math.floor((Math.min(roomAt, deadlineOf(job, dependencies)) - now) / 1000));
       const queued = await settle(lease, (current) => ({ ...requeued(current, now), lastError: toJobError(error) }), dependencies, false);
       if (!queued) return { kind: 'busy', retryInSeconds: 1 };
       await dependencies.queue.enqueue(id, { delayInSeconds: retryInSeconds });

@@ -102,6 +102,10 @@ export class RoutedImageModelClient implements ImageModelClient, UpstreamCapacit
           const result = await call(backend, {
             ...callOptions,
             abortSignal,
+            beforeUpstreamRequest: async () => {
+              await callOptions.beforeUpstreamRequest?.();
+              selection.ticket.departs();
+            },
             onUpstreamResponse: (observed) => {
               observation = observed;
               callOptions.onUpstreamResponse?.(observed);

@@ -79,6 +79,27 @@ describe('BackendRouter', () => {
     expect(router.select('gpt-image-1.5', 1).kind).toBe('wait');
   });
 
+  it('dates each of its own requests’ return to the window from the announced reset of the oldest', () => {
+    const clock = fakeClock();
+    const start = clock.at();
+    const router = new BackendRouter([backend('a')], { clock });
+    // Three requests a second apart fill a window of three; the last answer says the oldest leaves in 3.5 s.
+    const tickets = [];
+    for (let i = 0; i < 3; i++) {
+      tickets.push(sent(router.select('gpt-image-1.5', 1)).ticket);
+      clock.advance(1_000);
+    }
+    clock.advance(-500);
+    for (const ticket of tickets) ticket.complete({ status: 200, remainingRequests: 0, limitRequests: 3, resetRequestsInMs: start + 6_000 - clock.at() });
+
+    expect(router.select('gpt-image-1.5', 1)).toEqual({ kind: 'wait', at: start + 6_000, reason: 'throttled' });
+    clock.advance(start + 6_000 - clock.at());
+    sent(router.select('gpt-image-1.5', 1));
+    expect(router.select('gpt-image-1.5', 1)).toEqual({ kind: 'wait', at: start + 7_000, reason: 'throttled' });
+    clock.advance(2_000);
+    expect(sendAnswered(router, 2)).toEqual(['a', 'a']);
+  });
+
   it('without an announced reset, lets one request find out after a minute divided by the limit', () => {
     const clock = fakeClock();
     const router = new BackendRouter([backend('a')], { clock });
