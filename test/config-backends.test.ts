@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { loadConfig } from '../src/config';
 import { ConfigurationError } from '../src/domain/errors';
 
@@ -129,6 +132,19 @@ describe('loadConfig: several backends per model', () => {
     expect(problemsOf({ ...simple, AZURE_OPENAI_BACKENDS: '{not json' })).toEqual([expect.stringContaining('AZURE_OPENAI_BACKENDS must be a JSON array such as')]);
     expect(problemsOf({ ...simple, AZURE_OPENAI_BACKENDS: '[{"model": "gpt-image-2", "imagesPerMinute": 5, "requestsPerMinute": 5}]' })).toEqual([
       'AZURE_OPENAI_BACKENDS[0]: give imagesPerMinute or requestsPerMinute, not both',
+    ]);
+  });
+
+  it('accepts the README’s example, with the primary deployment it restates', () => {
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+    const example = /### Several deployments per model[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)?.[1];
+
+    const config = loadConfig({ ...simple, AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5=my-img15', AZURE_OPENAI_BACKENDS: example ?? '' });
+
+    expect(config.openai.backends.map(({ name, priority, weight }) => [name, priority, weight])).toEqual([
+      ['primary.openai.azure.com/my-img15', 2, 2],
+      ['sweden', 2, 1],
+      ['ptu', 1, 1],
     ]);
   });
 
