@@ -47,7 +47,7 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/domain/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/emulator/**', '**/local-host/**', '**/bench/**'] }],
+      'no-restricted-imports': ['error', { patterns: ['**/emulator/**', '**/local-host/**', '**/cli/**', '**/bench/**'] }],
     },
   },
 );

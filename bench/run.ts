@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: our generate path against the obvious SDK-based baseline, on the same emulator and
  * the same Azurite, each scenario in a fresh worker process (see worker.ts). Prints a table with the
- * ratio ours/baseline and writes everything to bench/results/latest.json. Timing never goes into tests.
+ * ratio ours/baseline and writes everything to bench/results/latest.json (not tracked by git). Timing
+ * never goes into tests.
  */
 import { BlobServiceClient } from '@azure/storage-blob';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { z } from 'zod';
@@ -19,6 +20,7 @@ import type { ImplementationName, StorageSettings, UpstreamSettings, WorkerArgs,
 import { IMPORT_SUBJECTS, workerResultSchema } from './protocol';
 import type { ConcurrencyLoad } from './report';
 import { buildReport, formatReport } from './report';
+import { LATEST_RESULTS_FILE } from './results-files';
 import { generationsUrl } from './impl/raw';
 import { formatThroughput, planThroughput, throughputEmulatorSettings, throughputRows, throughputTargets } from './throughput';
 import { MIB } from './stats';
@@ -375,9 +377,8 @@ async function main(): Promise<number> {
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
 
-    const resultsDir = join(repoRoot, 'bench', 'results');
-    mkdirSync(resultsDir, { recursive: true });
-    const file = join(resultsDir, 'latest.json');
+    const file = join(repoRoot, LATEST_RESULTS_FILE);
+    mkdirSync(dirname(file), { recursive: true });
     const steps = records.map((record) => ({ ...record, args: withoutSecrets(record.args) }));
     const json = { timestamp, durationMs, machine: { ...host, loadAverage: { before: loadBefore, after: loadAfter } }, parameters, ...report, throughput: { rows: throughput, targets: throughputTargets(throughput) }, errors, steps };
     writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);

@@ -66,9 +66,11 @@ export function authenticate(headers: IncomingHttpHeaders, flavour: ApiFlavour, 
   if (claims.exp !== undefined && claims.exp * 1000 <= now) throw invalidToken();
 }
 
+const REDACTED = '[redacted]';
+
 /**
- * Headers as the request records keep them. A JWT loses its signature so that a real token sent to
- * the emulator cannot be replayed from the records; its claims stay readable for tests.
+ * Headers as the request records keep them: without credentials. The records are served to anyone who
+ * can reach the port, so `api-key` and `Authorization` keep only that they were sent (and the scheme).
  */
 export function recordedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
@@ -76,10 +78,10 @@ export function recordedHeaders(headers: IncomingHttpHeaders): Record<string, st
     if (value === undefined) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
-  const authorization = out.authorization;
-  const bearer = authorization === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-  if (bearer !== undefined && readJwtClaims(bearer) !== undefined) {
-    out.authorization = `Bearer ${bearer.slice(0, bearer.lastIndexOf('.'))}.redacted`;
+  if (out['api-key'] !== undefined) out['api-key'] = REDACTED;
+  if (out.authorization !== undefined) {
+    const scheme = /^(\S+)\s/.exec(out.authorization)?.[1];
+    out.authorization = scheme === undefined ? REDACTED : `${scheme} ${REDACTED}`;
   }
   return out;
 }

@@ -23,6 +23,18 @@ export const emulatorFaultSchema = z.discriminatedUnion('kind', [
     style: z.enum(['contentFilter', 'moderation_blocked', 'content_policy_violation']).exactOptional(),
   }),
   z.strictObject({ kind: z.literal('forbidden') }),
+  // Any client error with the body given, for upstream answers the emulator has no rule for (a changed
+  // parameter rule, a message carrying text that must not reach our callers).
+  z.strictObject({
+    kind: z.literal('error'),
+    status: z.number().int().min(400).max(499),
+    error: z.looseObject({
+      code: z.string().nullable().exactOptional(),
+      message: z.string(),
+      param: z.string().nullable().exactOptional(),
+      type: z.string().nullable().exactOptional(),
+    }),
+  }),
 ]);
 
 /** A failure to inject into one API request. */

@@ -330,6 +330,7 @@ class ImagesEmulator {
         : serverError(route.flavour, fault.status, retryAfter);
     }
     if (fault?.kind === 'forbidden') throw forbidden();
+    if (fault?.kind === 'error') throw new EmulatorHttpError(fault.status, { error: fault.error });
     if (fault?.kind === 'timeout') return { kind: 'hang' };
     if (fault?.kind === 'reset') return { kind: 'reset' };
 

@@ -9,22 +9,59 @@
 
 targetScope = 'subscription'
 
+import { principal } from 'types.bicep'
+
 @minLength(1)
 @maxLength(64)
 @description('azd environment name; names the resource group and seeds every resource name.')
 param environmentName string
 
+// The regions that run Flex Consumption, as listed by the official azd Functions quickstart
+// (Azure-Samples/functions-quickstart-typescript-azd), less its internal canary region. azd offers
+// only these when it asks for a location.
 @minLength(1)
-@description('Region for everything except Azure OpenAI.')
+@description('Region for everything except Azure OpenAI: one that runs Flex Consumption.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
 param location string
 
 @description('Object id of the deploying user or service principal; gets data access for local runs. Empty: none.')
 param principalId string = ''
 
-@allowed(['User', 'ServicePrincipal'])
-@description('What principalId is: a user (azd up from a laptop) or a service principal (a pipeline).')
-param principalType string = 'User'
+@description('What principalId is. azd fills it (AZURE_PRINCIPAL_TYPE) with the type of the signed-in principal: a user on a laptop, a service principal in a pipeline.')
+param principalType 'User' | 'ServicePrincipal' = 'User'
 
 @allowed(['managed-identity', 'key'])
 @description('How the app authenticates to Azure OpenAI: its managed identity, or an API key kept in Key Vault.')
@@ -44,8 +81,8 @@ param openAiLocation string = location
 @description('The image model to deploy (or that the existing endpoint serves).')
 param openAiModelName string = 'gpt-image-2'
 
-@description('Model version of the deployment; check the region\'s model availability.')
-param openAiModelVersion string = '2026-04-21'
+@description('Model version of the deployment; empty means the version modelVersions lists for the model.')
+param openAiModelVersion string = ''
 
 @description('Deployment name; empty means the model name.')
 param openAiDeploymentName string = ''
@@ -57,7 +94,8 @@ param openAiDeploymentSkuName string = 'GlobalStandard'
 @description('Deployment capacity (quota units for the model).')
 param openAiDeploymentCapacity int = 1
 
-@minValue(40)
+@description('Most instances the Function App scales out to (Flex Consumption allows 1 to 1000).')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
@@ -83,10 +121,30 @@ var appContainers = [storageNames.images, storageNames.inbox, storageNames.outpu
 var inboxFunctionName = 'inbox-edit'
 var eventSubscriptionName = 'inboxblobcreated'
 
+// The version of each model that Azure OpenAI deploys as Global Standard, so that changing the
+// model alone deploys (AZURE_OPENAI_MODEL_VERSION overrides it).
+var modelVersions = {
+  'gpt-image-2': '2026-04-21'
+  'gpt-image-1.5': '2025-12-16'
+  'gpt-image-1-mini': '2025-10-06'
+  'gpt-image-1': '2025-04-15'
+}
+
 var createOpenAi = empty(openAiEndpoint)
 var keyMode = openAiAuth == 'key'
 var deploymentName = empty(openAiDeploymentName) ? openAiModelName : openAiDeploymentName
+var modelVersion = empty(openAiModelVersion) ? modelVersions[openAiModelName] : openAiModelVersion
 var hasPrincipal = !empty(principalId)
+
+// Names known before the deployment, passed to the modules instead of their outputs so that
+// what-if (azd provision --preview) can predict the resources named after them.
+var imagesStorageName = 'stimg${resourceToken}'
+var openAiName = 'oai-${resourceToken}'
+
+// Key mode with an existing endpoint stores the key given for it. Without one the app would start
+// with an empty secret: fail the deployment instead, saying what to do.
+var missingKeyMessage = 'AZURE_OPENAI_AUTH is key and AZURE_OPENAI_EXISTING_ENDPOINT is set, but no key was given: run `azd env set-secret AZURE_OPENAI_EXISTING_API_KEY`, then `azd provision` again.'
+var openAiApiKeyToStore = keyMode && !createOpenAi && empty(openAiApiKey) ? fail(missingKeyMessage) : openAiApiKey
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -104,11 +162,11 @@ module identity 'modules/identity.bicep' = {
   }
 }
 
-var app = {
+var app principal = {
   principalId: identity.outputs.principalId
   principalType: 'ServicePrincipal'
 }
-var developer = {
+var developer principal = {
   principalId: principalId
   principalType: principalType
 }
@@ -140,7 +198,7 @@ module imagesStorage 'modules/storage.bicep' = {
   name: 'images-storage'
   scope: rg
   params: {
-    name: 'stimg${resourceToken}'
+    name: imagesStorageName
     location: location
     tags: tags
     containerNames: concat(appContainers, [storageNames.deadLetters])
@@ -172,13 +230,13 @@ module openAi 'modules/openai.bicep' = if (createOpenAi) {
   name: 'openai'
   scope: rg
   params: {
-    name: 'oai-${resourceToken}'
+    name: openAiName
     location: openAiLocation
     tags: tags
     disableLocalAuth: !keyMode
     deploymentName: deploymentName
     modelName: openAiModelName
-    modelVersion: openAiModelVersion
+    modelVersion: modelVersion
     skuName: openAiDeploymentSkuName
     capacity: openAiDeploymentCapacity
     principals: appAndDeveloper
@@ -193,8 +251,8 @@ module keyVault 'modules/key-vault.bicep' = if (keyMode) {
     name: 'kv-${resourceToken}'
     location: location
     tags: tags
-    openAiAccountName: createOpenAi ? openAi!.outputs.name : ''
-    openAiApiKey: openAiApiKey
+    openAiAccountName: createOpenAi ? openAiName : ''
+    openAiApiKey: openAiApiKeyToStore
     principals: [app]
     roleDefinitionIds: [roles['Key Vault Secrets User']]
   }
@@ -207,7 +265,7 @@ module eventGrid 'modules/event-grid.bicep' = {
     name: 'evgt-${resourceToken}'
     location: location
     tags: tags
-    storageAccountName: imagesStorage.outputs.name
+    storageAccountName: imagesStorageName
     deadLetterContainerName: storageNames.deadLetters
     deadLetterRoleDefinitionId: roles['Storage Blob Data Contributor']
   }

@@ -8,6 +8,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
 
 import { readAll } from '../src/adapters/streams';
+import { blobNameProblem } from '../src/domain/blob-names';
 import { effectiveOptions } from './http-host';
 import type { LogSink } from './log';
 import { consoleSink, describeError, redactingSink } from './log';
@@ -126,9 +127,12 @@ export async function startBlobTriggers(options: StartBlobTriggersOptions): Prom
   async function invokeOnce(fn: BlobFunction, event: BlobCreatedEvent): Promise<void> {
     const { blobName } = splitBlobUrl(event.data.url);
     const blob = fn.container.getBlobClient(blobName);
+    // The storage SDK resolves `..` in a name, so reading such a blob would read another container's.
+    // The host never does; the function gets the name (as the event gave it) without content.
+    const addressable = blobNameProblem(blobName) === undefined;
     // One GET: the content and the properties of the same version.
-    const download = await blob.download();
-    const content = await readAll(download.readableStreamBody);
+    const download = addressable ? await blob.download() : undefined;
+    const content = download ? await readAll(download.readableStreamBody) : Buffer.alloc(0);
     const invocationId = randomUUID();
     const context = new InvocationContext({
       invocationId,
@@ -140,9 +144,14 @@ export async function startBlobTriggers(options: StartBlobTriggersOptions): Prom
       triggerMetadata: {
         blobTrigger: `${fn.container.containerName}/${blobName}`,
         name: blobName,
-        uri: blob.url,
-        properties: { eTag: download.etag, contentType: download.contentType, length: content.length, lastModified: download.lastModified?.toISOString() },
-        metadata: download.metadata ?? {},
+        uri: addressable ? blob.url : event.data.url,
+        properties: {
+          eTag: download?.etag ?? event.data.eTag,
+          contentType: download?.contentType ?? event.data.contentType,
+          length: content.length,
+          lastModified: download?.lastModified?.toISOString(),
+        },
+        metadata: download?.metadata ?? {},
       },
     });
     await fn.registration.handler(content, context);

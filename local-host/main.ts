@@ -4,7 +4,7 @@
  * configuration, creates the containers, loads `package.json` `main` like `func start` and serves it.
  */
 import { randomBytes } from 'node:crypto';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 
 import { startEmulator } from '../emulator/server';
 import { loadConfig } from '../src/config';
@@ -18,15 +18,20 @@ import { getFreePort, isPortFree, isPortListening } from './ports';
 import { startBlobTriggers } from './blob-trigger';
 import { readQueueTriggerSettings, startQueueRunner } from './queue-runner';
 import { installFunctionsCore, loadFunctionApp } from './registry';
-import type { AppSettings } from './settings';
+import { keptJobTokenSecret, newJobTokenSecret } from './job-token-secret';
+import { removeRunningStack, writeRunningStack } from './running-stack';
+import type { AppSettings, LocalHostEnv } from './settings';
 import {
   bindingSettings,
   DEFAULT_AZURITE_PORTS,
   DEFAULT_EMULATOR_PORT,
   DEFAULT_HTTP_PORT,
+  EMULATOR_API_KEY,
   emulatorAppSettings,
   findProjectRoot,
   mergeSettings,
+  planEmulator,
+  readLocalHostEnv,
   readLocalSettings,
   storageAppSettings,
 } from './settings';
@@ -51,63 +56,75 @@ async function stopAll(): Promise<void> {
   }
 }
 
-function isSet(settings: AppSettings, name: string): boolean {
+function isSet(settings: Readonly<Record<string, string | undefined>>, name: string): boolean {
   return settings[name] !== undefined && settings[name].trim() !== '';
 }
 
-async function startLocalAzurite(projectRoot: string): Promise<RunningAzurite> {
-  const wanted = [DEFAULT_AZURITE_PORTS.blob, DEFAULT_AZURITE_PORTS.queue, DEFAULT_AZURITE_PORTS.table];
-  const free = await Promise.all(wanted.map((port) => isPortFree(port)));
-  const useDefaults = free.every(Boolean);
-  // Busy default ports most likely mean another Azurite, perhaps on .azurite/ itself: two must never
-  // share a folder, so ours then runs in memory.
-  if (!useDefaults) {
-    log(`ports ${DEFAULT_AZURITE_PORTS.blob}-${DEFAULT_AZURITE_PORTS.table} are busy (another Azurite?); ours runs on free ports, in memory.`);
+const AZURITE_SERVICES = ['blob', 'queue', 'table'] as const;
+
+/** Azurite, and the folder it keeps its data in (undefined when the data lives in memory). */
+async function startLocalAzurite(hostEnv: LocalHostEnv): Promise<{ azurite: RunningAzurite; dataDir: string | undefined }> {
+  const ports: Partial<Record<(typeof AZURITE_SERVICES)[number], number>> = {};
+  const busyDefaults: number[] = [];
+  for (const service of AZURITE_SERVICES) {
+    const asked = hostEnv.azuritePorts[service];
+    if (asked !== undefined) {
+      if (!(await isPortFree(asked))) throw new Error(`AZURITE_${service.toUpperCase()}_PORT=${asked}, but that port is in use (another Azurite?). Stop whatever listens there or choose another port.`);
+      ports[service] = asked;
+    } else if (await isPortFree(DEFAULT_AZURITE_PORTS[service])) {
+      ports[service] = DEFAULT_AZURITE_PORTS[service];
+    } else {
+      busyDefaults.push(DEFAULT_AZURITE_PORTS[service]);
+    }
   }
-  // AZURITE_DATA=memory starts from empty storage every time (and leaves nothing behind).
-  const inMemory = process.env['AZURITE_DATA']?.trim().toLowerCase() === 'memory';
-  const dataDir = join(projectRoot, '.azurite');
+  // A busy default port most likely means another Azurite, perhaps on .azurite/ itself: two must
+  // never share a folder, so ours then runs in memory.
+  if (busyDefaults.length > 0) {
+    log(`port(s) ${busyDefaults.join(', ')} are busy (another Azurite?); ours takes free ports instead and keeps its data in memory. Set AZURITE_BLOB_PORT, AZURITE_QUEUE_PORT and AZURITE_TABLE_PORT to choose them.`);
+  }
+  const inMemory = hostEnv.azuriteInMemory || busyDefaults.length > 0;
   const azurite = await startAzurite({
-    ...(useDefaults ? { blobPort: wanted[0], queuePort: wanted[1], tablePort: wanted[2], ...(inMemory ? {} : { dataDir }) } : {}),
+    ...(ports.blob === undefined ? {} : { blobPort: ports.blob }),
+    ...(ports.queue === undefined ? {} : { queuePort: ports.queue }),
+    ...(ports.table === undefined ? {} : { tablePort: ports.table }),
+    ...(inMemory ? {} : { dataDir: hostEnv.stateDir }),
     // Azurite announces each service's start and stop; anything else it says is worth showing.
     log: (line) => {
       if (!/service (is starting at|is successfully listening at|is closing|successfully closed)/.test(line)) log(`azurite: ${line}`);
     },
   });
   started.push({ name: 'Azurite', stop: () => azurite.stop() });
-  log(`Azurite (pid ${azurite.pid}) blob ${azurite.blobEndpoint}, ${useDefaults && !inMemory ? `data in ${relative(process.cwd(), dataDir) || '.'}/` : 'data in memory'}`);
-  return azurite;
+  const data = inMemory ? 'data in memory' : `data in ${relative(process.cwd(), hostEnv.stateDir) || '.'}/`;
+  log(`Azurite (pid ${azurite.pid}) blob ${azurite.blobEndpoint}, queue ${azurite.queueEndpoint}, table ${azurite.tableEndpoint}; ${data}`);
+  return { azurite, dataDir: inMemory ? undefined : hostEnv.stateDir };
 }
 
-/** A loopback http URL's port, for "the configured endpoint is the emulator's address but nobody listens". */
-function loopbackPort(endpoint: string): number | undefined {
-  if (!URL.canParse(endpoint)) return undefined;
-  const url = new URL(endpoint);
-  if (url.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return undefined;
-  return url.port === '' ? 80 : Number(url.port);
+/**
+ * JOB_TOKEN_SECRET unless the user set one: kept in the state folder (`.azurite/`) while the jobs are kept anywhere
+ * (Azurite's folder or a real account), made for this run when Azurite holds them in memory.
+ */
+function jobTokenSecretSetting(stateDir: string, azurite: { dataDir: string | undefined } | undefined): AppSettings {
+  if (azurite && azurite.dataDir === undefined) return { JOB_TOKEN_SECRET: newJobTokenSecret() };
+  const { secret, path } = keptJobTokenSecret(azurite?.dataDir ?? stateDir);
+  log(`job-token secret kept in ${relative(process.cwd(), path)}`);
+  return { JOB_TOKEN_SECRET: secret };
 }
 
-async function startLocalEmulator(port: number, apiKey?: string): Promise<string> {
-  const emulator = await startEmulator({ host: '127.0.0.1', port, ...(apiKey === undefined ? {} : { apiKeys: [apiKey] }) });
+async function startLocalEmulator(port: number | undefined, apiKey: string): Promise<string> {
+  let chosen = port;
+  if (chosen === undefined) {
+    chosen = (await isPortFree(DEFAULT_EMULATOR_PORT)) ? DEFAULT_EMULATOR_PORT : await getFreePort();
+    if (chosen !== DEFAULT_EMULATOR_PORT) log(`port ${DEFAULT_EMULATOR_PORT} is busy; the emulator listens on ${chosen} instead (EMULATOR_PORT chooses it).`);
+  }
+  const emulator = await startEmulator({ host: '127.0.0.1', port: chosen, apiKeys: [apiKey] });
   started.push({ name: 'the Azure OpenAI emulator', stop: () => emulator.close() });
   log(`Azure OpenAI emulator on ${emulator.url}`);
   return emulator.url;
 }
 
-async function emulatorPort(): Promise<number> {
-  const configured = process.env['EMULATOR_PORT'];
-  if (configured !== undefined && configured.trim() !== '') {
-    if (!/^\d+$/.test(configured.trim())) throw new Error(`EMULATOR_PORT must be a port number, not "${configured}".`);
-    return Number(configured);
-  }
-  if (await isPortFree(DEFAULT_EMULATOR_PORT)) return DEFAULT_EMULATOR_PORT;
-  const port = await getFreePort();
-  log(`port ${DEFAULT_EMULATOR_PORT} is busy; the emulator listens on ${port} instead.`);
-  return port;
-}
-
 async function run(): Promise<void> {
   const projectRoot = findProjectRoot(__dirname);
+  const hostEnv = readLocalHostEnv(process.env, projectRoot);
   const localSettings = readLocalSettings(projectRoot);
   if (localSettings) log(`settings from ${relative(process.cwd(), localSettings.path)}`);
   // What the user chose: local.settings.json Values, overridden by the real environment.
@@ -124,30 +141,41 @@ async function run(): Promise<void> {
   const storageNames = ['ImagesStorage', 'AzureWebJobsStorage'] as const;
   const identityStorage = isSet(user, 'ImagesStorage__blobServiceUri') || isSet(user, 'ImagesStorage__serviceUri');
   const needsAzurite = isSet(user, 'ImagesStorage') ? isDevelopmentStorage(user['ImagesStorage'] ?? '') : !identityStorage;
-  const azurite = needsAzurite ? await startLocalAzurite(projectRoot) : undefined;
+  const localStorage = needsAzurite ? await startLocalAzurite(hostEnv) : undefined;
+  const azurite = localStorage?.azurite;
   if (!azurite) log('ImagesStorage names a real storage account; not starting Azurite.');
 
   // 2. Azure OpenAI: the emulator unless the user configured an endpoint. An endpoint on a loopback
-  //    port nobody listens on (e.g. local.settings.example.json's) gets the emulator started there.
-  //    The key-auth defaults only come with the emulator: a real endpoint keeps the app's own default
-  //    (managed identity, i.e. the developer's Azure login).
-  let defaults: AppSettings = { FUNCTIONS_WORKER_RUNTIME: 'node' };
+  //    port (e.g. local.settings.example.json's) is the emulator's address: it is started there unless
+  //    something listens already, or on EMULATOR_PORT when that is set and the address came from
+  //    local.settings.json. The key-auth defaults only come with the emulator: a real endpoint keeps
+  //    the app's own default (managed identity, i.e. the developer's Azure login).
+  // WEBSITE_HOSTNAME as `func start` sets it: the app builds its absolute links from it.
+  let defaults: AppSettings = { FUNCTIONS_WORKER_RUNTIME: 'node', WEBSITE_HOSTNAME: `localhost:${port}` };
+  if (!isSet(user, 'JOB_TOKEN_SECRET')) defaults = { ...defaults, ...jobTokenSecretSetting(hostEnv.stateDir, localStorage) };
+  let overrides: AppSettings = {};
   if (azurite) defaults = { ...defaults, ...storageAppSettings(azurite.connectionString) };
   const userEndpoint = isSet(user, 'AZURE_OPENAI_ENDPOINT') ? user['AZURE_OPENAI_ENDPOINT'] : undefined;
-  if (userEndpoint === undefined) {
-    defaults = { ...defaults, ...emulatorAppSettings(await startLocalEmulator(await emulatorPort())) };
+  const plan = planEmulator(
+    userEndpoint === undefined ? undefined : { url: userEndpoint, source: isSet(process.env, 'AZURE_OPENAI_ENDPOINT') ? 'environment' : 'local.settings.json' },
+    hostEnv.emulatorPort,
+  );
+  if (plan.note !== undefined) log(plan.note);
+  // The emulator accepts the key the app will send.
+  const emulatorKey = isSet(user, 'AZURE_OPENAI_API_KEY') ? (user['AZURE_OPENAI_API_KEY'] ?? EMULATOR_API_KEY) : EMULATOR_API_KEY;
+  if (plan.kind === 'emulator') {
+    const url = await startLocalEmulator(plan.port, emulatorKey);
+    defaults = { ...defaults, ...emulatorAppSettings(url, emulatorKey) };
+    if (userEndpoint !== undefined) overrides = { AZURE_OPENAI_ENDPOINT: url };
+  } else if (plan.kind === 'emulator-at-endpoint' && !(await isPortListening(plan.port))) {
+    await startLocalEmulator(plan.port, emulatorKey);
   } else {
-    const endpointPort = loopbackPort(userEndpoint);
-    if (endpointPort !== undefined && !(await isPortListening(endpointPort))) {
-      const apiKey = user['AZURE_OPENAI_AUTH'] === 'key' && isSet(user, 'AZURE_OPENAI_API_KEY') ? user['AZURE_OPENAI_API_KEY'] : undefined;
-      await startLocalEmulator(endpointPort, apiKey);
-    } else {
-      log(`Azure OpenAI endpoint from your settings: ${userEndpoint}`);
-    }
+    log(`Azure OpenAI endpoint from your settings: ${userEndpoint ?? ''}`);
   }
 
-  // 3. Embedded defaults < local.settings.json < environment, into process.env before the app loads.
-  const settings = mergeSettings(defaults, localSettings?.values ?? {}, process.env);
+  // 3. Embedded defaults < local.settings.json < what npm start itself chose < environment, into
+  //    process.env before the app loads.
+  const settings = mergeSettings(defaults, localSettings?.values ?? {}, overrides, process.env);
   if (azurite) {
     // UseDevelopmentStorage=true means the default ports; ours may differ, so name them explicitly.
     for (const name of storageNames) {
@@ -192,8 +220,21 @@ async function run(): Promise<void> {
   });
   started.push({ name: 'the queue triggers', stop: () => queueRunner.close() });
 
-  // 6. Ready.
-  const base = `http://localhost:${host.port}/api`;
+  // 6. Ready: what runs where, and the same for other local tools (the project CLI) in the state folder.
+  const appUrl = `http://localhost:${host.port}`;
+  const base = `${appUrl}/api`;
+  // Only Azurite's: its account key is the public development one, while a real account's is a secret.
+  const storage = process.env['ImagesStorage'] ?? '';
+  const storageConnectionString = azurite && isDevelopmentStorage(storage) ? storage : undefined;
+  writeRunningStack(hostEnv.stateDir, {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    appUrl,
+    functionKey,
+    ...(storageConnectionString === undefined ? {} : { storageConnectionString }),
+    containers: config.storage.containers,
+  });
+  started.push({ name: 'running-stack.json', stop: () => Promise.resolve(removeRunningStack(hostEnv.stateDir, process.pid)) });
   for (const fn of host.functions) {
     const methods = fn.methods.length > 0 ? fn.methods.join(',') : 'any';
     console.log(`  ${fn.name}: [${methods}] ${base}/${fn.route}${fn.authLevel === 'anonymous' ? '' : ' (function key)'}`);
@@ -204,10 +245,13 @@ async function run(): Promise<void> {
   }
   const notRun = app.functions.length - host.functions.length - queueRunner.queues.length - blobTriggers.functions.length;
   if (notRun > 0) log(`${notRun} function(s) with other triggers are loaded but not run by the local host yet.`);
-  console.log(`[local-host] ready on ${base} (function key: ${functionKey}); Ctrl-C stops everything.`);
+  if (storageConnectionString !== undefined) console.log(`  storage: ${storageConnectionString}`);
+  console.log(`In another terminal, \`eval "$(npm run -s imagegen -- env)"\` sets APP, KEY and AZURE_STORAGE_CONNECTION_STRING for the README's examples.`);
   console.log(
     `curl -sS -X POST "${base}/images/generations" -H "x-functions-key: ${functionKey}" -H "content-type: application/json" -d '{"prompt":"a watercolor fox","size":"1024x1024"}'`,
   );
+  // Last, so whoever waits for this line has everything above it.
+  console.log(`[local-host] ready on ${base} (function key: ${functionKey}); Ctrl-C stops everything.`);
 }
 
 let stopping = false;

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 
 import { DEFAULT_API_KEY } from '../emulator/server';
 import type { AppConfig } from '../src/config';
@@ -103,4 +103,91 @@ export function findProjectRoot(start: string): string {
     if (parent === directory) throw new Error(`No package.json found at or above ${start}.`);
     directory = parent;
   }
+}
+
+/** The local host's own knobs, read from the real environment (not from local.settings.json). */
+export interface LocalHostEnv {
+  /** `EMULATOR_PORT`. */
+  readonly emulatorPort?: number;
+  /** `AZURITE_BLOB_PORT`, `AZURITE_QUEUE_PORT`, `AZURITE_TABLE_PORT`: each one asked for explicitly. */
+  readonly azuritePorts: { readonly blob?: number; readonly queue?: number; readonly table?: number };
+  /** `AZURITE_DATA=memory`: start from empty storage and keep nothing. */
+  readonly azuriteInMemory: boolean;
+  /** `LOCAL_STATE_DIR`: Azurite's files and running-stack.json; default `.azurite/` in the project. */
+  readonly stateDir: string;
+}
+
+/** Reads the local host's knobs; a malformed one fails start-up with every problem listed. */
+export function readLocalHostEnv(env: Readonly<Record<string, string | undefined>>, projectRoot: string): LocalHostEnv {
+  const problems: string[] = [];
+  const port = (name: string): number | undefined => {
+    const value = env[name]?.trim();
+    if (value === undefined || value === '') return undefined;
+    if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65_535) return Number(value);
+    problems.push(`${name} must be a port number (1-65535), not "${value}"`);
+    return undefined;
+  };
+  const emulatorPort = port('EMULATOR_PORT');
+  const [blob, queue, table] = [port('AZURITE_BLOB_PORT'), port('AZURITE_QUEUE_PORT'), port('AZURITE_TABLE_PORT')];
+  if (problems.length > 0) throw new Error(`${problems.join('; ')}.`);
+  return {
+    ...(emulatorPort === undefined ? {} : { emulatorPort }),
+    azuritePorts: { ...(blob === undefined ? {} : { blob }), ...(queue === undefined ? {} : { queue }), ...(table === undefined ? {} : { table }) },
+    azuriteInMemory: env['AZURITE_DATA']?.trim().toLowerCase() === 'memory',
+    stateDir: localStateDir(projectRoot, env),
+  };
+}
+
+/** Where `npm start` keeps its state, for the local host and the project CLI alike. */
+export function localStateDir(projectRoot: string, env: Readonly<Record<string, string | undefined>>): string {
+  const configured = env['LOCAL_STATE_DIR']?.trim();
+  if (configured === undefined || configured === '') return join(projectRoot, '.azurite');
+  return isAbsolute(configured) ? configured : join(projectRoot, configured);
+}
+
+/** Where a configured Azure OpenAI endpoint came from. */
+export type SettingSource = 'environment' | 'local.settings.json';
+
+/**
+ * What to do about Azure OpenAI locally:
+ * - `emulator`: start the emulator (on `port`, or the default port, or a free one when that is busy)
+ *   and point the app at it;
+ * - `emulator-at-endpoint`: the configured endpoint is a loopback address (the emulator's): start the
+ *   emulator there unless something already listens, and leave the app's settings alone;
+ * - `endpoint`: a real resource; no emulator.
+ * `note` is a line to print when a setting the user made is overruled or ignored.
+ */
+export type EmulatorPlan =
+  | { readonly kind: 'emulator'; readonly port?: number; readonly note?: string }
+  | { readonly kind: 'emulator-at-endpoint'; readonly port: number; readonly note?: string }
+  | { readonly kind: 'endpoint'; readonly note?: string };
+
+export function planEmulator(endpoint: { readonly url: string; readonly source: SettingSource } | undefined, emulatorPort: number | undefined): EmulatorPlan {
+  const port = emulatorPort === undefined ? {} : { port: emulatorPort };
+  if (endpoint === undefined) return { kind: 'emulator', ...port };
+  const endpointPort = loopbackPort(endpoint.url);
+  if (endpointPort === undefined) {
+    return {
+      kind: 'endpoint',
+      ...(emulatorPort === undefined ? {} : { note: `EMULATOR_PORT=${emulatorPort} is ignored: AZURE_OPENAI_ENDPOINT (${endpoint.source}) names ${endpoint.url}, so no emulator is started.` }),
+    };
+  }
+  if (emulatorPort === undefined || emulatorPort === endpointPort) return { kind: 'emulator-at-endpoint', port: endpointPort };
+  // The environment overrides local.settings.json everywhere else, so it does here too.
+  if (endpoint.source === 'local.settings.json') {
+    return { kind: 'emulator', port: emulatorPort, note: `EMULATOR_PORT=${emulatorPort} overrides AZURE_OPENAI_ENDPOINT ${endpoint.url} from local.settings.json: the emulator and the app use port ${emulatorPort}.` };
+  }
+  return {
+    kind: 'emulator-at-endpoint',
+    port: endpointPort,
+    note: `EMULATOR_PORT=${emulatorPort} is ignored: AZURE_OPENAI_ENDPOINT=${endpoint.url} is set in the environment too, and the app calls that address.`,
+  };
+}
+
+/** A loopback http URL's port, for "the configured endpoint is the emulator's address". */
+function loopbackPort(endpoint: string): number | undefined {
+  if (!URL.canParse(endpoint)) return undefined;
+  const url = new URL(endpoint);
+  if (url.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return undefined;
+  return url.port === '' ? 80 : Number(url.port);
 }

@@ -52,7 +52,19 @@ export interface AppConfig {
     readonly leaseInMs: number;
     /** How long an `Idempotency-Key` keeps answering with the job it first created. */
     readonly idempotencyWindowInMs: number;
+    /**
+     * HMAC secrets for the access tokens of idempotent and blob-triggered jobs: the first derives new
+     * tokens, every one is tried when a replay hands a token out again. Empty when none is configured
+     * (allowed outside Azure only; the composition root then makes one for the process).
+     */
+    readonly tokenSecrets: readonly string[];
   };
+  /**
+   * Scheme, host and optional path prefix under which callers reach the app (no trailing slash);
+   * absolute links (job URLs, the OpenAPI host) are built from it, never from the request's Host or
+   * X-Forwarded-* headers. Undefined when neither PUBLIC_BASE_URL nor WEBSITE_HOSTNAME says.
+   */
+  readonly publicBaseUrl: string | undefined;
   /** Inbox folder name → the edit applied to every image dropped under it. */
   readonly inboxPresets: ReadonlyMap<string, InboxPreset>;
 }
@@ -111,9 +123,16 @@ export const APP_SETTING_NAMES = [
   'JOBS_LEASE_SECONDS',
   'IDEMPOTENCY_WINDOW_HOURS',
   'INBOX_PRESETS',
+  'JOB_TOKEN_SECRET',
+  'JOB_TOKEN_PREVIOUS_SECRETS',
+  'PUBLIC_BASE_URL',
+  // Set by the platform (and by `func start` to localhost:<port>), never by us.
+  'WEBSITE_HOSTNAME',
 ] as const;
 
 const MIB = 1024 * 1024;
+const MIN_TOKEN_SECRET_LENGTH = 32;
+const LOCAL_HOST_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '0.0.0.0']);
 
 const optionalText = z
   .string()
@@ -180,6 +199,10 @@ const environmentSchema = z.object({
   JOBS_LEASE_SECONDS: integer('JOBS_LEASE_SECONDS', 2, 600, 60),
   IDEMPOTENCY_WINDOW_HOURS: integer('IDEMPOTENCY_WINDOW_HOURS', 1, 30 * 24, 24),
   INBOX_PRESETS: optionalText,
+  JOB_TOKEN_SECRET: optionalText,
+  JOB_TOKEN_PREVIOUS_SECRETS: optionalText,
+  PUBLIC_BASE_URL: optionalText,
+  WEBSITE_HOSTNAME: optionalText,
 });
 
 // `{"product-shots": {"prompt": "...", "size": "1024x1024", "quality": "high"}}`; the options are
@@ -236,6 +259,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
   }
 
   const inboxPresets = parsePresets(text('INBOX_PRESETS'), problems);
+  const publicBaseUrl = parsePublicBaseUrl(text('PUBLIC_BASE_URL'), text('WEBSITE_HOSTNAME'), problems);
+  const tokenSecrets = parseTokenSecrets(text('JOB_TOKEN_SECRET'), text('JOB_TOKEN_PREVIOUS_SECRETS'), runsInAzure(text('WEBSITE_HOSTNAME')), problems);
 
   const endpoint = parsed.data?.AZURE_OPENAI_ENDPOINT;
   if (!parsed.success || problems.length > 0 || !endpoint || defaultModel === undefined || !isImageModel(defaultModel)) {
@@ -285,9 +310,56 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
       deadlineInMs: settings.JOBS_DEADLINE_SECONDS * 1000,
       leaseInMs: settings.JOBS_LEASE_SECONDS * 1000,
       idempotencyWindowInMs: settings.IDEMPOTENCY_WINDOW_HOURS * 3_600_000,
+      tokenSecrets,
     },
+    publicBaseUrl,
     inboxPresets,
   });
+}
+
+/** Azure sets WEBSITE_HOSTNAME to the app's host name; `func start` sets it to localhost:<port>. */
+function runsInAzure(websiteHostname: string | undefined): boolean {
+  return websiteHostname !== undefined && URL.canParse(`http://${websiteHostname}`) && !LOCAL_HOST_NAMES.has(new URL(`http://${websiteHostname}`).hostname);
+}
+
+/** PUBLIC_BASE_URL as given, else https://WEBSITE_HOSTNAME (http for a loopback host, as `func start` gives it). */
+function parsePublicBaseUrl(configured: string | undefined, websiteHostname: string | undefined, problems: string[]): string | undefined {
+  if (configured !== undefined) {
+    const url = URL.canParse(configured) ? new URL(configured) : undefined;
+    if (!url || !['http:', 'https:'].includes(url.protocol) || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+      problems.push('PUBLIC_BASE_URL must be an http(s) URL without query, fragment or credentials, such as https://images.contoso.com.');
+      return undefined;
+    }
+    return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+  }
+  if (websiteHostname === undefined) return undefined;
+  if (!URL.canParse(`http://${websiteHostname}`) || new URL(`http://${websiteHostname}`).host !== websiteHostname.toLowerCase()) {
+    problems.push('WEBSITE_HOSTNAME must be a host name (with an optional port), such as myapp.azurewebsites.net; set PUBLIC_BASE_URL to override it.');
+    return undefined;
+  }
+  return `${runsInAzure(websiteHostname) ? 'https' : 'http'}://${websiteHostname.toLowerCase()}`;
+}
+
+/** The current secret first, then the previous ones still accepted for replays. */
+function parseTokenSecrets(current: string | undefined, previous: string | undefined, inAzure: boolean, problems: string[]): string[] {
+  const earlier = (previous ?? '').split(',').map((secret) => secret.trim()).filter(Boolean);
+  if (current === undefined) {
+    if (inAzure) {
+      problems.push(
+        `JOB_TOKEN_SECRET is required in Azure (a Key Vault reference to a random secret of at least ${MIN_TOKEN_SECRET_LENGTH} characters): every instance must derive the same job links.`,
+      );
+    }
+    if (earlier.length > 0) problems.push('JOB_TOKEN_PREVIOUS_SECRETS needs JOB_TOKEN_SECRET: the previous secrets only verify, the current one signs.');
+    return [];
+  }
+  const secrets = [current, ...earlier];
+  // The platform leaves a reference it could not resolve in place, and its text would pass as a secret.
+  if (secrets.some((secret) => /^@Microsoft\.KeyVault\(/i.test(secret))) {
+    problems.push('JOB_TOKEN_SECRET or JOB_TOKEN_PREVIOUS_SECRETS is a Key Vault reference the platform could not resolve; check the secret and the app identity\'s access to the vault.');
+  } else if (secrets.some((secret) => secret.length < MIN_TOKEN_SECRET_LENGTH)) {
+    problems.push(`JOB_TOKEN_SECRET and each of JOB_TOKEN_PREVIOUS_SECRETS must be at least ${MIN_TOKEN_SECRET_LENGTH} characters (for example \`openssl rand -base64 48\`).`);
+  }
+  return secrets;
 }
 
 function parsePresets(value: string | undefined, problems: string[]): Map<string, InboxPreset> {

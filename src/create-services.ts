@@ -1,7 +1,7 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent } from 'undici';
 
 import { AzureOpenAIImagesClient } from './adapters/azure-openai-images-client';
@@ -97,7 +97,22 @@ export function createServices(config: AppConfig): Services {
     checkStorage: async () => {
       await container.getProperties();
     },
+    jobTokenSecrets: jobTokenSecretsOf(config),
   };
+}
+
+/**
+ * The configured secrets, or one for this process. Outside Azure that is allowed (config.ts refuses
+ * it in Azure), but links handed out again after a restart then stop matching, so it says so once.
+ */
+function jobTokenSecretsOf(config: AppConfig): readonly [string, ...string[]] {
+  const [current, ...previous] = config.jobs.tokenSecrets;
+  if (current !== undefined) return [current, ...previous];
+  console.warn(
+    'JOB_TOKEN_SECRET is not set: the links of idempotent and blob-triggered jobs are derived with a secret made for this process, ' +
+      'so replays after a restart cannot hand them out again. `npm start` keeps one in .azurite/; with `func start`, set it in local.settings.json.',
+  );
+  return [randomBytes(32).toString('base64url')];
 }
 
 /**

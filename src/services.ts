@@ -22,6 +22,8 @@ export interface Services {
   readonly jobQueue: JobQueue;
   /** Resolves when the images container answers; rejects with the reason otherwise. */
   readonly checkStorage: () => Promise<void>;
+  /** The configured job-token secrets, or one made for this process when none is configured (never in Azure). */
+  readonly jobTokenSecrets: readonly [string, ...string[]];
 }
 
 let services: Promise<Services> | undefined;

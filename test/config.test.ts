@@ -1,6 +1,8 @@
 import { loadConfig } from '../src/config';
 import { ConfigurationError } from '../src/domain/errors';
 
+const SECRET = 'k'.repeat(32);
+
 const valid = {
   AZURE_OPENAI_ENDPOINT: 'https://my-resource.openai.azure.com/',
   AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5=img15, gpt-image-2',
@@ -51,7 +53,9 @@ describe('loadConfig', () => {
       deadlineInMs: 3_600_000,
       leaseInMs: 60_000,
       idempotencyWindowInMs: 24 * 3_600_000,
+      tokenSecrets: [],
     });
+    expect(config.publicBaseUrl).toBeUndefined();
     expect(config.inboxPresets.size).toBe(0);
   });
 
@@ -126,7 +130,44 @@ describe('loadConfig', () => {
     [{ ImagesStorage: undefined, ImagesStorage__blobServiceUri: 'https://acct.blob.core.windows.net' }, 'ImagesStorage__queueServiceUri is required'],
     [{ JOBS_QUEUE: 'Jobs' }, 'JOBS_QUEUE must be a valid container name'],
     [{ MAX_EDIT_IMAGE_BYTES: '10' }, 'MAX_EDIT_IMAGE_BYTES must be at least 1024'],
+    [{ PUBLIC_BASE_URL: 'ftp://images.contoso.com' }, 'PUBLIC_BASE_URL must be an http(s) URL'],
+    [{ PUBLIC_BASE_URL: 'https://images.contoso.com/?via=x' }, 'without query, fragment or credentials'],
+    [{ PUBLIC_BASE_URL: 'https://user:pw@images.contoso.com' }, 'without query, fragment or credentials'],
+    [{ WEBSITE_HOSTNAME: 'my app/x' }, 'WEBSITE_HOSTNAME must be a host name'],
+    [{ JOB_TOKEN_SECRET: 'too-short' }, 'must be at least 32 characters'],
+    [{ JOB_TOKEN_SECRET: SECRET, JOB_TOKEN_PREVIOUS_SECRETS: `${SECRET}-old, short` }, 'must be at least 32 characters'],
+    [{ JOB_TOKEN_PREVIOUS_SECRETS: SECRET }, 'JOB_TOKEN_PREVIOUS_SECRETS needs JOB_TOKEN_SECRET'],
+    [{ JOB_TOKEN_SECRET: '@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/job-token-secret/)' }, 'a Key Vault reference the platform could not resolve'],
   ])('refuses %j', (override, message) => {
     expect(problemsOf({ ...valid, ...override })).toEqual([expect.stringContaining(message)]);
+  });
+
+  describe('absolute links', () => {
+    it.each([
+      [{ PUBLIC_BASE_URL: 'https://images.contoso.com/' }, 'https://images.contoso.com'],
+      [{ PUBLIC_BASE_URL: 'https://gateway.contoso.com/imagegen/', WEBSITE_HOSTNAME: 'my-app.azurewebsites.net', JOB_TOKEN_SECRET: SECRET }, 'https://gateway.contoso.com/imagegen'],
+      [{ WEBSITE_HOSTNAME: 'My-App.azurewebsites.net', JOB_TOKEN_SECRET: SECRET }, 'https://my-app.azurewebsites.net'],
+      // What `func start` sets.
+      [{ WEBSITE_HOSTNAME: 'localhost:7071' }, 'http://localhost:7071'],
+      [{ WEBSITE_HOSTNAME: '127.0.0.1:7072' }, 'http://127.0.0.1:7072'],
+    ])('come from %j', (override, base) => {
+      expect(loadConfig({ ...valid, ...override }).publicBaseUrl).toBe(base);
+    });
+  });
+
+  describe('job-token secrets', () => {
+    it('puts the current secret first, then the previous ones', () => {
+      const config = loadConfig({ ...valid, JOB_TOKEN_SECRET: `${SECRET}-new`, JOB_TOKEN_PREVIOUS_SECRETS: `${SECRET}-old, ${SECRET}-older` });
+      expect(config.jobs.tokenSecrets).toEqual([`${SECRET}-new`, `${SECRET}-old`, `${SECRET}-older`]);
+    });
+
+    it('are required in Azure, where every instance must derive the same links', () => {
+      expect(problemsOf({ ...valid, WEBSITE_HOSTNAME: 'my-app.azurewebsites.net' })).toEqual([expect.stringContaining('JOB_TOKEN_SECRET is required in Azure')]);
+    });
+
+    it('may be left out locally, under `func start` or anywhere else', () => {
+      expect(loadConfig({ ...valid, WEBSITE_HOSTNAME: 'localhost:7071' }).jobs.tokenSecrets).toEqual([]);
+      expect(loadConfig(valid).jobs.tokenSecrets).toEqual([]);
+    });
   });
 });

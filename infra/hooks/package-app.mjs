@@ -1,6 +1,11 @@
 // @ts-check
-// azd `prepackage` hook for the `api` service: stages the deployment package in dist/azure-package
-// (azure.yaml `dist`), which azd then zips and uploads.
+// azd `prepackage` hook for the `api` service: builds the app and stages the deployment package in
+// dist/azure-package (azure.yaml `dist`), which azd then zips and uploads.
+//
+// azd fires `prepackage` before its own `npm run build` (it restores, then runs the package step,
+// whose first move is the build: cli/azd/pkg/project/service_manager.go and
+// framework_service_node.go in Azure/azure-dev), so this hook cannot rely on a build being there:
+// on a fresh clone there is none, and an old dist/ would be shipped stale. It builds what it ships.
 //
 // What the Functions host needs is the compiled app (package.json `main` → dist/src/functions/*.js),
 // host.json, package.json and the production dependencies. The repository root holds far more
@@ -17,9 +22,17 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = resolve(process.argv[2] ?? join(root, 'dist', 'azure-package'));
 
+/** @param {string} message @returns {never} */
 function fail(message) {
   console.error(`package-app: ${message}`);
   process.exit(1);
+}
+
+/** @param {string} command @param {string[]} args @param {string} cwd @param {string} what */
+function run(command, args, cwd, what) {
+  const result = spawnSync(command, args, { cwd, stdio: 'inherit', shell: process.platform === 'win32' });
+  if (result.error) fail(`could not run ${command}: ${result.error.message}`);
+  if (result.status !== 0) fail(`${what} failed with exit code ${String(result.status)}.`);
 }
 
 /** @type {unknown} */
@@ -29,11 +42,14 @@ if (typeof main !== 'string' || !main.startsWith('dist/')) {
   fail(`package.json "main" must point into dist/ (it is ${JSON.stringify(main)}).`);
 }
 // `main` is e.g. dist/src/functions/*.js: ship the compiled tree it lives in (dist/src), which
-// also holds everything those files require.
+// also holds everything those files require. Compiled afresh, so no file of an older build (a
+// function since removed, say) rides along.
 const compiledTree = main.split('/').slice(0, 2).join('/');
+rmSync(join(root, compiledTree), { recursive: true, force: true });
+run('npm', ['run', 'build'], root, 'npm run build');
 const functionsDir = join(root, dirname(main));
 if (!existsSync(functionsDir) || !readdirSync(functionsDir).some((name) => name.endsWith('.js'))) {
-  fail(`no compiled functions in ${functionsDir}; run \`npm run build\` first (azd does it before this hook).`);
+  fail(`npm run build left no compiled functions in ${functionsDir}.`);
 }
 
 rmSync(out, { recursive: true, force: true });
@@ -48,13 +64,7 @@ for (const file of ['host.json', 'package.json', 'package-lock.json', '.funcigno
 }
 
 // Exactly the locked production dependencies; no install scripts (none of them needs one).
-const npm = spawnSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], {
-  cwd: out,
-  stdio: 'inherit',
-  shell: process.platform === 'win32',
-});
-if (npm.error) fail(`could not run npm: ${npm.error.message}`);
-if (npm.status !== 0) fail(`npm ci --omit=dev failed with exit code ${String(npm.status)}.`);
+run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], out, 'npm ci --omit=dev');
 if (!existsSync(join(out, 'node_modules', '@azure', 'functions'))) {
   fail('node_modules/@azure/functions is missing after npm ci; the host could not load the app.');
 }

@@ -10,8 +10,9 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
 function Say([string]$Message) { Write-Host "postdeploy: $Message" }
+# Plain text on stderr: Write-Error would wrap and colour the message, and azd shows it as is.
 function Die([string]$Message) {
-  Write-Error "postdeploy: error: $Message" -ErrorAction Continue
+  [Console]::Error.WriteLine("postdeploy: error: $Message")
   exit 1
 }
 
@@ -27,6 +28,9 @@ foreach ($name in $names) {
   $envValues[$name] = $value
 }
 
+if ("$env:POSTDEPLOY_ATTEMPTS$env:POSTDEPLOY_RETRY_SECONDS" -notmatch '^[0-9]*$') {
+  Die 'POSTDEPLOY_ATTEMPTS and POSTDEPLOY_RETRY_SECONDS must be whole numbers.'
+}
 $attempts = if ($env:POSTDEPLOY_ATTEMPTS) { [int]$env:POSTDEPLOY_ATTEMPTS } else { 10 }
 $delay = if ($env:POSTDEPLOY_RETRY_SECONDS) { [int]$env:POSTDEPLOY_RETRY_SECONDS } else { 15 }
 
@@ -42,12 +46,16 @@ $group = $envValues['AZURE_RESOURCE_GROUP']
 $fn = $envValues['INBOX_FUNCTION_NAME']
 
 # 1. The blob-trigger function must be deployed (the host answers 202 for an unknown function and
-#    Event Grid would drop the events).
+#    Event Grid would drop the events). On Flex Consumption the list can hold only WarmUp until the
+#    host's triggers are synced (Azure/azure-functions-host#10169): each retry asks ARM to sync them.
+$siteId = "/subscriptions/$subscription/resourceGroups/$group/providers/Microsoft.Web/sites/$app"
 for ($n = 1; ; $n++) {
   az functionapp function show --subscription $subscription --resource-group $group --name $app --function-name $fn --output none
   if ($LASTEXITCODE -eq 0) { break }
-  if ($n -ge $attempts) { Die "function $fn is not deployed to $app; does the app register an Event Grid blob trigger named $fn?" }
-  Say "function $fn not listed yet (attempt $n of $attempts); retrying in ${delay}s"
+  if ($n -ge $attempts) { Die "function $fn is not deployed to $app; does the app register an Event Grid blob trigger named ${fn}?" }
+  Say "function $fn not listed yet (attempt $n of $attempts); syncing triggers, retrying in ${delay}s"
+  az rest --method post --url "$siteId/host/default/sync?api-version=2024-04-01" --output none
+  if ($LASTEXITCODE -ne 0) { Say 'trigger sync failed; retrying anyway' }
   Start-Sleep -Seconds $delay
 }
 

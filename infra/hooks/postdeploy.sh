@@ -4,7 +4,8 @@
 # The subscription cannot be part of the Bicep: its webhook URL carries the host's blobs_extension
 # system key, which exists only once the code with an Event Grid blob trigger runs, and Event Grid
 # validates the webhook when the subscription is created. So after every deploy this script
-#   1. checks the blob-trigger function is deployed,
+#   1. checks the blob-trigger function is deployed, asking the platform to sync the host's
+#      triggers while it is not listed yet,
 #   2. reads the blobs_extension key,
 #   3. creates or updates the subscription: BlobCreated events under the inbox container only,
 #      delivered to https://<default hostname>/runtime/webhooks/blobs?functionName=Host.Functions.<fn>&code=<key>,
@@ -48,12 +49,16 @@ group=$AZURE_RESOURCE_GROUP
 fn=$INBOX_FUNCTION_NAME
 
 # 1. The blob-trigger function must be deployed and indexed, or Event Grid would be told to
-#    deliver to a function the host does not know (it answers 202 and drops the event).
+#    deliver to a function the host does not know (it answers 202 and drops the event). On Flex
+#    Consumption the list can hold only WarmUp after a deploy until the host's triggers are synced
+#    (Azure/azure-functions-host#10169), so each retry first asks ARM to sync them.
+site_id="/subscriptions/$AZURE_SUBSCRIPTION_ID/resourceGroups/$group/providers/Microsoft.Web/sites/$app"
 n=1
 until az functionapp function show --subscription "$AZURE_SUBSCRIPTION_ID" --resource-group "$group" --name "$app" \
   --function-name "$fn" --output none; do
   [ "$n" -lt "$attempts" ] || die "function $fn is not deployed to $app; does the app register an Event Grid blob trigger named $fn?"
-  say "function $fn not listed yet (attempt $n of $attempts); retrying in ${delay}s"
+  say "function $fn not listed yet (attempt $n of $attempts); syncing triggers, retrying in ${delay}s"
+  az rest --method post --url "$site_id/host/default/sync?api-version=2024-04-01" --output none || say "trigger sync failed; retrying anyway"
   n=$((n + 1))
   sleep "$delay"
 done

@@ -6,9 +6,11 @@
 // The topic has its own identity so that undeliverable events can be dead-lettered into a
 // container of an account that refuses shared keys.
 
+import { stringMap } from '../types.bicep'
+
 param name string
 param location string
-param tags object = {}
+param tags stringMap = {}
 
 param storageAccountName string
 param deadLetterContainerName string

@@ -3,10 +3,12 @@
 // references are resolved with it too. The app settings are built in main.bicep, next to the
 // resources they point at.
 
+import { stringMap } from '../types.bicep'
+
 param name string
 param planName string
 param location string
-param tags object = {}
+param tags stringMap = {}
 
 param identityId string
 
@@ -14,9 +16,10 @@ param identityId string
 param deploymentContainerUrl string
 
 @description('App settings, name to value.')
-param appSettings object
+param appSettings stringMap
 
-@minValue(40)
+@description('Most instances the app scales out to (Flex Consumption allows 1 to 1000).')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 

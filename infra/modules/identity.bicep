@@ -1,9 +1,11 @@
 // The one user-assigned identity the Function App runs as: storage, Azure OpenAI, Key Vault and
 // Application Insights all authorize it, so no connection string or key lives in app settings.
 
+import { stringMap } from '../types.bicep'
+
 param name string
 param location string
-param tags object = {}
+param tags stringMap = {}
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: name

@@ -3,9 +3,11 @@
 // The key never passes through a parameter or an output when this deployment created the account:
 // it is read here with listKeys().
 
+import { principal, stringMap } from '../types.bicep'
+
 param name string
 param location string
-param tags object = {}
+param tags stringMap = {}
 
 param secretName string = 'azure-openai-api-key'
 
@@ -16,11 +18,11 @@ param openAiAccountName string = ''
 @description('The key of an existing Azure OpenAI endpoint; used when openAiAccountName is empty.')
 param openAiApiKey string = ''
 
-@description('Who gets the roles: [{ principalId, principalType }].')
-param principals array = []
+@description('Who gets the roles.')
+param principals principal[] = []
 
 @description('Built-in role definition GUIDs (infra/roles.json) each principal gets on the secret.')
-param roleDefinitionIds array = []
+param roleDefinitionIds string[] = []
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -47,7 +49,7 @@ resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: secretName
   properties: {
-    value: empty(openAiAccountName) ? openAiApiKey : openAi.listKeys().key1
+    value: empty(openAiAccountName) ? openAiApiKey : openAi!.listKeys().key1
   }
 }
 

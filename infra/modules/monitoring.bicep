@@ -1,16 +1,18 @@
 // Log Analytics + workspace-based Application Insights with local (instrumentation key) auth off:
 // telemetry is accepted only from an Entra identity holding Monitoring Metrics Publisher.
 
+import { principal, stringMap } from '../types.bicep'
+
 param logAnalyticsName string
 param applicationInsightsName string
 param location string
-param tags object = {}
+param tags stringMap = {}
 
-@description('Who gets the roles: [{ principalId, principalType }].')
-param principals array = []
+@description('Who gets the roles.')
+param principals principal[] = []
 
 @description('Built-in role definition GUIDs (infra/roles.json) each principal gets here.')
-param roleDefinitionIds array = []
+param roleDefinitionIds string[] = []
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: logAnalyticsName

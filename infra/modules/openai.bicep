@@ -1,9 +1,11 @@
 // An Azure OpenAI account with a custom subdomain (required for Entra ID tokens) and one image model
 // deployment. Key auth stays off unless the app is deployed in key mode.
 
+import { principal, stringMap } from '../types.bicep'
+
 param name string
 param location string
-param tags object = {}
+param tags stringMap = {}
 
 param disableLocalAuth bool
 
@@ -13,11 +15,11 @@ param modelVersion string
 param skuName string
 param capacity int
 
-@description('Who gets the roles: [{ principalId, principalType }].')
-param principals array = []
+@description('Who gets the roles.')
+param principals principal[] = []
 
 @description('Built-in role definition GUIDs (infra/roles.json) each principal gets here.')
-param roleDefinitionIds array = []
+param roleDefinitionIds string[] = []
 
 resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   name: name

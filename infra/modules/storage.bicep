@@ -2,22 +2,24 @@
 // queues, and role assignments at account or container scope. Used twice: once for the Functions
 // host (AzureWebJobsStorage + the deployment package), once for the app's images.
 
+import { principal, stringMap } from '../types.bicep'
+
 param name string
 param location string
-param tags object = {}
+param tags stringMap = {}
 
-param containerNames array = []
-param queueNames array = []
+param containerNames string[] = []
+param queueNames string[] = []
 
-@description('Who gets the roles below: [{ principalId, principalType }].')
-param principals array = []
+@description('Who gets the roles below.')
+param principals principal[] = []
 
 @description('Built-in role definition GUIDs (infra/roles.json) each principal gets on the whole account.')
-param accountRoleDefinitionIds array = []
+param accountRoleDefinitionIds string[] = []
 
 @description('Built-in role definition GUIDs each principal gets on each of roleContainers, and nowhere else.')
-param containerRoleDefinitionIds array = []
-param roleContainers array = []
+param containerRoleDefinitionIds string[] = []
+param roleContainers string[] = []
 
 // One assignment per (principal, role) and per (principal, container, role): the loops below run
 // over index ranges because Bicep loops are single-level. The max(…, 1) only keeps the divisions

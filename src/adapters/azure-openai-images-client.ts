@@ -25,6 +25,7 @@ import type {
 } from '../domain/ports';
 import { Base64StreamDecoder, ImagesResponseScanner, MalformedResponseError } from './images-response-scanner';
 import { MultipartBody } from './multipart-body';
+import { redactUpstreamText, trimMessage } from './upstream-error-text';
 
 export type UpstreamAuth =
   | { readonly mode: 'key'; readonly apiKey: string }
@@ -55,6 +56,9 @@ const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const RETRYABLE_CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED']);
 const CONTENT_FILTER_CODES = new Set(['contentFilter', 'content_filter', 'moderation_blocked', 'content_policy_violation']);
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
+// Enough for the upstream's parameter messages ("Invalid value: 'x'. Supported values are: ...").
+const MAX_RELAYED_MESSAGE_LENGTH = 300;
+const MAX_LOGGED_MESSAGE_LENGTH = 2_000;
 
 const errorBodySchema = z
   .object({
@@ -64,8 +68,8 @@ const errorBodySchema = z
         message: z.string().nullish(),
         param: z.string().nullish(),
         type: z.string().nullish(),
-        inner_error: z.object({ code: z.string().nullish() }).loose().nullish(),
-        moderation_details: z.object({ moderation_stage: z.string().nullish() }).loose().nullish(),
+        inner_error: z.object({ code: z.string().nullish(), content_filter_results: z.record(z.string(), z.unknown()).nullish() }).loose().nullish(),
+        moderation_details: z.object({ moderation_stage: z.string().nullish(), categories: z.array(z.unknown()).nullish() }).loose().nullish(),
       })
       .loose(),
   })
@@ -170,8 +174,13 @@ export class AzureOpenAIImagesClient implements ImageModelClient {
           );
         }
       }
-      throw mapErrorResponse(response.statusCode, errorBody);
+      throw mapErrorResponse(response.statusCode, errorBody, this.knownSecrets());
     }
+  }
+
+  /** Our own secrets, should the upstream ever quote them back. */
+  private knownSecrets(): string[] {
+    return this.options.auth.mode === 'key' ? [this.options.auth.apiKey] : [];
   }
 
   private urlFor(deployment: string, operation: 'generations' | 'edits'): string {
@@ -340,37 +349,63 @@ async function readErrorBody(response: Dispatcher.ResponseData, signal: AbortSig
   }
 }
 
-function mapErrorResponse(status: number, body: UpstreamErrorBody | undefined): Error {
+/**
+ * The upstream's refusal as one of our errors. Callers are told what they can act on: the content
+ * filter's stage and categories, and the upstream's own words only for an error about a parameter
+ * they sent (trimmed, with URLs, keys and ids taken out). Everything else the upstream said goes to
+ * the log, redacted the same way.
+ */
+function mapErrorResponse(status: number, body: UpstreamErrorBody | undefined, knownSecrets: readonly string[]): Error {
   const code = body?.code === undefined || body.code === null ? undefined : String(body.code);
-  const message = body?.message ?? undefined;
+  const said = redactUpstreamText(body?.message ?? '', knownSecrets);
+  const logged = trimMessage(said, MAX_LOGGED_MESSAGE_LENGTH);
+  const upstream = `HTTP ${status}${code ? `, ${code}` : ''}`;
   if (status === 400 && isContentFilter(code, body)) {
     const stage = contentFilterStage(body);
+    const categories = contentFilterCategories(body);
     return new ContentFilterError(
       stage === 'output'
         ? 'The generated image was blocked by the Azure OpenAI safety system. Change the prompt and try again.'
         : 'The prompt was blocked by the Azure OpenAI safety system. Change the prompt and try again.',
-      { upstreamCode: code ?? body?.type ?? 'unknown', stage },
+      { upstreamCode: code ?? body?.type ?? 'unknown', stage, ...(categories.length > 0 ? { categories } : {}) },
     );
   }
   if (status === 401 || status === 403) {
     return new UpstreamConfigurationError(
       'UpstreamAuthenticationFailed',
-      `Azure OpenAI refused the app's credentials (HTTP ${status}). Check AZURE_OPENAI_AUTH, the API key or the identity's 'Cognitive Services OpenAI User' role.`,
+      `Azure OpenAI refused the app's credentials (${upstream}: ${logged}). Check AZURE_OPENAI_AUTH, the API key or the identity's 'Cognitive Services OpenAI User' role.`,
     );
   }
   if (status === 404) {
     return new UpstreamConfigurationError(
       'UpstreamDeploymentNotFound',
-      `Azure OpenAI has no such deployment or route (HTTP 404${code ? `, ${code}` : ''}). Check AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_DEPLOYMENTS and AZURE_OPENAI_API_VERSION.`,
+      `Azure OpenAI has no such deployment or route (${upstream}: ${logged}). Check AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_DEPLOYMENTS and AZURE_OPENAI_API_VERSION.`,
     );
   }
   if (status >= 400 && status < 500) {
-    return new UpstreamBadRequestError(`Azure OpenAI refused the request: ${message ?? `HTTP ${status}`}`, {
-      target: body?.param ?? undefined,
+    const param = body?.param?.trim() || undefined;
+    const relayed = param === undefined || said === '' ? undefined : trimMessage(said, MAX_RELAYED_MESSAGE_LENGTH);
+    return new UpstreamBadRequestError(`Azure OpenAI refused the request (${upstream}${param ? `, param ${param}` : ''}): ${logged}`, {
+      publicMessage: relayed
+        ? `Azure OpenAI refused ${param}: ${relayed}`
+        : `Azure OpenAI refused the request (${upstream}) although it passed this app's checks; change the parameters and try again.`,
+      target: param,
       details: { upstreamStatus: status, upstreamCode: code },
     });
   }
   return new UpstreamError('UpstreamError', `Azure OpenAI failed with HTTP ${status}; try again later.`, { details: { upstreamStatus: status, upstreamCode: code } });
+}
+
+/** The safety categories that refused the request, from the structured fields or OpenAI's `safety_violations=[...]`. */
+function contentFilterCategories(body: UpstreamErrorBody | undefined): string[] {
+  const named = (body?.moderation_details?.categories ?? []).filter((category): category is string => typeof category === 'string');
+  const filtered = Object.entries(body?.inner_error?.content_filter_results ?? {})
+    .filter(([, result]) => typeof result === 'object' && result !== null && Reflect.get(result, 'filtered') === true)
+    .map(([category]) => category);
+  const listed = /safety_violations=\[([^\]]*)\]/.exec(body?.message ?? '')?.[1]?.split(',') ?? [];
+  // Only plain category words reach the caller, and only a few.
+  const words = [...named, ...filtered, ...listed].map((category) => category.trim().toLowerCase()).filter((category) => /^[a-z][a-z_/-]{0,39}$/.test(category));
+  return [...new Set(words)].slice(0, 10);
 }
 
 function isContentFilter(code: string | undefined, body: UpstreamErrorBody | undefined): boolean {

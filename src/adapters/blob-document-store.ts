@@ -2,6 +2,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 
 import { StorageError } from '../domain/errors';
 import type { DocumentStore, Versioned } from '../domain/ports';
+import { blobClientIn } from './blob-client';
 import { isNotFound, isWriteConflict } from './storage-errors';
 import { readAll } from './streams';
 
@@ -10,7 +11,7 @@ export class BlobDocumentStore implements DocumentStore {
   constructor(private readonly container: ContainerClient) {}
 
   async read(name: string): Promise<Versioned<unknown> | undefined> {
-    const blob = this.container.getBlobClient(name);
+    const blob = blobClientIn(this.container, name);
     let body: Buffer;
     let etag: string | undefined;
     try {
@@ -39,8 +40,9 @@ export class BlobDocumentStore implements DocumentStore {
 
   private async write(name: string, value: unknown, conditions: { ifMatch?: string; ifNoneMatch?: string }): Promise<string | undefined> {
     const body = Buffer.from(JSON.stringify(value), 'utf8');
+    const blob = blobClientIn(this.container, name);
     try {
-      const response = await this.container.getBlockBlobClient(name).upload(body, body.length, {
+      const response = await blob.upload(body, body.length, {
         conditions,
         blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8', blobCacheControl: 'no-store' },
       });

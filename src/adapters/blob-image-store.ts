@@ -5,6 +5,7 @@ import { StorageError } from '../domain/errors';
 import type { ImageInfo } from '../domain/image-format';
 import { MAX_SNIFF_BYTES, sniffImage } from '../domain/image-format';
 import type { Clock, ImageStore, ReadLink, StagedImage, StoredImage, StoredImageProperties } from '../domain/ports';
+import { blobClientIn } from './blob-client';
 import type { BlobSasSigner } from './blob-sas';
 import { isNotFound } from './storage-errors';
 import { readAll } from './streams';
@@ -43,7 +44,7 @@ export class BlobImageStore implements ImageStore {
   }
 
   stageImage(blobName: string, stageOptions: { readonly keepBytes: boolean; readonly abortSignal?: AbortSignal | undefined }): StagedImage {
-    return new StagedBlockBlob(this.options.container.getBlockBlobClient(blobName), blobName, {
+    return new StagedBlockBlob(blobClientIn(this.options.container, blobName), blobName, {
       blocks: this.blocks,
       uploads: this.uploads,
       keepBytes: stageOptions.keepBytes,
@@ -53,8 +54,9 @@ export class BlobImageStore implements ImageStore {
 
   async saveRecord(blobName: string, record: unknown, options: { readonly abortSignal?: AbortSignal | undefined } = {}): Promise<void> {
     const body = Buffer.from(JSON.stringify(record, null, 2), 'utf8');
+    const blob = blobClientIn(this.options.container, blobName);
     try {
-      await this.options.container.getBlockBlobClient(blobName).uploadData(body, {
+      await blob.uploadData(body, {
         blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8', blobCacheControl: 'private, no-cache' },
         ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
       });
@@ -64,10 +66,11 @@ export class BlobImageStore implements ImageStore {
   }
 
   async readRecord(blobName: string): Promise<unknown> {
+    const blob = blobClientIn(this.options.container, blobName);
     let body: Buffer;
     try {
       // One GET: the bytes of one version, whatever a writer does meanwhile.
-      body = await readAll((await this.options.container.getBlobClient(blobName).download()).readableStreamBody);
+      body = await readAll((await blob.download()).readableStreamBody);
     } catch (error: unknown) {
       if (isNotFound(error)) return undefined;
       throw new StorageError(`Could not read ${blobName} from Blob Storage.`, error);
@@ -82,7 +85,7 @@ export class BlobImageStore implements ImageStore {
 
   async createReadLink(blobName: string): Promise<ReadLink> {
     const expiresOn = new Date(this.options.clock.now().getTime() + this.options.sasLifetimeInMs);
-    const blob = this.options.container.getBlobClient(blobName);
+    const blob = blobClientIn(this.options.container, blobName);
     try {
       const sas = await this.options.sasSigner.signReadOnly(this.options.container.containerName, blobName, expiresOn);
       return { url: `${blob.url}?${sas}`, expiresOn };

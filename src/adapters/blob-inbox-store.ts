@@ -2,6 +2,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 
 import { StorageError } from '../domain/errors';
 import type { InboxBlob, InboxStore } from '../domain/ports';
+import { blobClientIn } from './blob-client';
 import { isNotFound, isWriteConflict } from './storage-errors';
 import { readAll } from './streams';
 
@@ -10,8 +11,9 @@ export class BlobInboxStore implements InboxStore {
   constructor(private readonly container: ContainerClient) {}
 
   async read(name: string): Promise<InboxBlob | undefined> {
+    const blob = blobClientIn(this.container, name);
     try {
-      const download = await this.container.getBlobClient(name).download();
+      const download = await blob.download();
       const content = await readAll(download.readableStreamBody);
       if (download.etag === undefined) throw new StorageError(`Blob Storage returned inbox/${name} without an ETag.`);
       return { name, etag: download.etag, metadata: download.metadata ?? {}, size: content.length, content: [content] };
@@ -25,9 +27,10 @@ export class BlobInboxStore implements InboxStore {
   async recordOutcome(source: InboxBlob, outcome: Readonly<Record<string, string>>): Promise<void> {
     // Writing the same outcome again would only give the blob a new ETag.
     if (Object.entries(outcome).every(([key, value]) => source.metadata[key] === value)) return;
+    const blob = blobClientIn(this.container, source.name);
     try {
       // The metadata was read with this ETag, so merging it here loses nothing another writer added.
-      await this.container.getBlobClient(source.name).setMetadata({ ...source.metadata, ...outcome }, { conditions: { ifMatch: source.etag } });
+      await blob.setMetadata({ ...source.metadata, ...outcome }, { conditions: { ifMatch: source.etag } });
     } catch (error: unknown) {
       // A newer upload (or a delete) replaced the version we processed: its own event will follow.
       if (isWriteConflict(error) || isNotFound(error)) return;

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 
 import { AppError, StorageError, ValidationError } from '../domain/errors';
 import type { ImageUpload, InputBlob, InputContainer, InputImageStore } from '../domain/ports';
+import { blobClientIn } from './blob-client';
 
 /** Edit inputs referenced by name in the app's own containers, read with the app's identity; job inputs kept in the jobs container. */
 export class BlobInputImageStore implements InputImageStore {
@@ -14,7 +15,7 @@ export class BlobInputImageStore implements InputImageStore {
     blobName: string,
     options: { readonly target: string; readonly checkSize: (bytes: number) => void; readonly abortSignal?: AbortSignal | undefined },
   ): Promise<InputBlob> {
-    const blob = this.containers[container].getBlobClient(blobName);
+    const blob = blobClientIn(this.containers[container], blobName);
     let body: NodeJS.ReadableStream | undefined;
     let declared: number | undefined;
     try {
@@ -49,8 +50,9 @@ export class BlobInputImageStore implements InputImageStore {
   }
 
   async saveJobInput(blobName: string, upload: ImageUpload): Promise<void> {
+    const blob = blobClientIn(this.containers.jobs, blobName);
     try {
-      await this.containers.jobs.getBlockBlobClient(blobName).uploadStream(Readable.from(upload.content), undefined, undefined, {
+      await blob.uploadStream(Readable.from(upload.content), undefined, undefined, {
         blobHTTPHeaders: { blobContentType: upload.contentType },
       });
     } catch (error: unknown) {

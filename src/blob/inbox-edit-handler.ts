@@ -1,6 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 
-import { isTicketInputName, processInboxUpload } from '../domain/inbox-edits';
+import { processInboxUpload } from '../domain/inbox-edits';
 import { jobDependencies } from '../http/jobs';
 import type { Services } from '../services';
 import { parseInboxRequest } from './inbox-request';
@@ -17,10 +17,8 @@ export function createInboxEditHandler(getServices: () => Promise<Services>) {
       context.error('The blob trigger gave no blob name; nothing to do.');
       return;
     }
-    if (isTicketInputName(name)) {
-      context.info(`${name} is in a '_' folder: an input for tickets, not edited on its own.`);
-      return;
-    }
+    // Quoted: a name may hold anything, line breaks included, and must not forge log lines.
+    const quoted = JSON.stringify(name);
     const services = await getServices();
     const outcome = await processInboxUpload(name, {
       ...jobDependencies(services),
@@ -28,20 +26,23 @@ export function createInboxEditHandler(getServices: () => Promise<Services>) {
       parseRequest: (blob) => parseInboxRequest(blob, services.config),
     });
     switch (outcome.kind) {
+      case 'ticket-input':
+        context.info(`${quoted} is in a '_' folder: an input for tickets, not edited on its own.`);
+        return;
       case 'gone':
-        context.warn(`${name} was deleted before it could be edited.`);
+        context.warn(`${quoted} was deleted before it could be edited.`);
         return;
       case 'already-processed':
-        context.info(`${name}: the same upload was already handled by job ${outcome.job.id} (${outcome.job.status}); nothing to do.`);
+        context.info(`${quoted}: the same upload was already handled${outcome.jobId === undefined ? '' : ` by job ${outcome.jobId}`} (${outcome.status}); nothing to do.`);
         return;
       case 'in-progress':
-        context.info(`${name}: job ${outcome.jobId} is being run by another invocation.`);
+        context.info(`${quoted}: job ${outcome.jobId} is being run by another invocation.`);
         return;
       case 'succeeded':
-        context.info(`${name} edited by job ${outcome.job.id}; manifest ${outcome.manifestName}.`);
+        context.info(`${quoted} edited by job ${outcome.job.id}; manifest ${outcome.manifestName}.`);
         return;
       case 'failed':
-        context.warn(`${name} could not be edited: ${outcome.error.code}: ${outcome.error.message} (manifest ${outcome.manifestName}).`);
+        context.warn(`${quoted} could not be edited: ${outcome.error.code}: ${outcome.error.logDetail ?? outcome.error.message} (manifest ${outcome.manifestName}).`);
     }
   };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import type { AppConfig } from '../config';
+import { assertValidBlobName } from '../domain/blob-names';
 import { ValidationError } from '../domain/errors';
 import type { InboxEditRequest } from '../domain/inbox-edits';
 import type { InboxBlob } from '../domain/ports';
@@ -71,9 +72,7 @@ function parseTicket(blob: InboxBlob, config: AppConfig): InboxEditRequest {
   const input = (reference: string, target: string) => {
     // Names are relative to the ticket's folder unless they start with '/', which means the inbox root.
     const blobName = reference.startsWith('/') ? reference.slice(1) : `${folder}${reference}`;
-    if (blobName === '' || blobName.split('/').some((segment) => segment === '' || segment === '.' || segment === '..') || /[\\\u0000-\u001f]/.test(blobName)) {
-      throw new ValidationError(`${target} '${reference}' is not a blob name in the inbox.`, { code: 'InvalidParameter', target });
-    }
+    assertValidBlobName(blobName, target);
     if (blobName.toLowerCase().endsWith('.json')) throw new ValidationError(`${target} names a ticket, not an image.`, { code: 'InvalidParameter', target });
     return { container: 'inbox' as const, blobName, target, fileName: baseName(blobName) };
   };

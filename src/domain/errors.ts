@@ -2,6 +2,10 @@
  * The one error hierarchy of the app. Every failure that reaches a caller is an AppError with a stable
  * `code` (documented in the README), an HTTP status hint and, where useful, the field it concerns.
  * Only `http/error-response.ts` turns these into HTTP; the core never reads `status`.
+ *
+ * `message` is for the log; `publicMessage` is what a caller is told. They differ for failures whose
+ * detail is ours to fix (settings, storage, what the upstream said about our deployment): the caller
+ * learns what happened, the operator finds the rest in the log.
  */
 export interface ErrorDetail {
   readonly code: string;
@@ -15,12 +19,15 @@ export interface AppErrorOptions {
   readonly cause?: unknown;
   /** Seconds a caller should wait before retrying (rendered as `Retry-After`). */
   readonly retryAfterSeconds?: number | undefined;
+  /** What the caller is told when `message` is for operators only; defaults to `message`. */
+  readonly publicMessage?: string | undefined;
 }
 
 export class AppError extends Error {
   readonly target: string | undefined;
   readonly details: readonly ErrorDetail[] | Record<string, unknown> | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly publicMessage: string;
 
   constructor(
     readonly code: string,
@@ -33,8 +40,12 @@ export class AppError extends Error {
     this.target = options.target;
     this.details = options.details;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.publicMessage = options.publicMessage ?? message;
   }
 }
+
+/** The operator must fix this; said the same way wherever the detail is withheld. */
+const OPERATOR_MUST_FIX = "the app's operator must fix its configuration";
 
 /** One or more request fields are invalid; `details` lists every problem, not just the first. */
 export class ValidationError extends AppError {
@@ -57,7 +68,7 @@ export class PayloadTooLargeError extends AppError {
 
 /** The upstream safety system refused the prompt or the generated image. Never retried. */
 export class ContentFilterError extends AppError {
-  constructor(message: string, details: { upstreamCode: string; stage: 'input' | 'output' | 'unknown' }, cause?: unknown) {
+  constructor(message: string, details: { upstreamCode: string; stage: 'input' | 'output' | 'unknown'; categories?: readonly string[] }, cause?: unknown) {
     super('contentFilter', 400, message, { details, cause });
   }
 }
@@ -69,10 +80,19 @@ export class UpstreamBadRequestError extends AppError {
   }
 }
 
-/** Our own deployment is misconfigured (upstream auth, deployment name); the caller cannot fix it. */
+/**
+ * Our own deployment is misconfigured (upstream auth, deployment name); the caller cannot fix it.
+ * `message` names the settings to check, for the log; the caller is told only what failed.
+ */
 export class UpstreamConfigurationError extends AppError {
   constructor(code: 'UpstreamAuthenticationFailed' | 'UpstreamDeploymentNotFound', message: string, cause?: unknown) {
-    super(code, 502, message, { cause });
+    super(code, 502, message, {
+      cause,
+      publicMessage:
+        code === 'UpstreamAuthenticationFailed'
+          ? `Azure OpenAI refused this app's credentials; ${OPERATOR_MUST_FIX}.`
+          : `Azure OpenAI has no deployment serving this request; ${OPERATOR_MUST_FIX}.`,
+    });
   }
 }
 
@@ -102,14 +122,15 @@ export class ConfigurationError extends AppError {
       500,
       `The app configuration is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
         problems.map((problem) => `  - ${problem}`).join('\n'),
+      { publicMessage: `The app is misconfigured; ${OPERATOR_MUST_FIX}.` },
     );
   }
 }
 
-/** Our own storage failed; nothing the caller sent is at fault. */
+/** Our own storage failed; nothing the caller sent is at fault. `message` (blob names, the operation) is for the log. */
 export class StorageError extends AppError {
   constructor(message: string, cause?: unknown) {
-    super('StorageError', 503, message, { cause, retryAfterSeconds: 5 });
+    super('StorageError', 503, message, { cause, retryAfterSeconds: 5, publicMessage: 'The app could not use its storage; try again shortly.' });
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import type { GenerateImagesCommand, GenerateImagesDependencies, GenerateImagesR
 import { assertValidGeneration, assertValidOptions, generateImages, loadStoredResult, recordBlobName } from './generate-images';
 import { IMAGE_MODELS } from './image-models';
 import { DocumentLease } from './document-lease';
+import { accessTokenHash, accessTokenMatches, deriveAccessToken, newAccessToken, reissueAccessToken } from './job-tokens';
 import type { CallOptions, DocumentStore, ImageStore, InputImageStore, JobQueue, UpstreamCapacity, Versioned } from './ports';
 
 /**
@@ -66,7 +67,10 @@ export type JobSpec =
 export interface JobError {
   readonly status: number;
   readonly code: string;
+  /** What the caller is told. */
   readonly message: string;
+  /** What only the log may show (settings to check), when it differs from `message`. */
+  readonly logDetail?: string | undefined;
   readonly target?: string | undefined;
   readonly details?: unknown;
 }
@@ -104,6 +108,7 @@ const jobErrorSchema = z.object({
   status: z.number(),
   code: z.string(),
   message: z.string(),
+  logDetail: z.string().optional(),
   target: z.string().optional(),
   details: z.unknown().optional(),
 });
@@ -159,6 +164,8 @@ export interface JobDependencies extends GenerateImagesDependencies {
     /** How long an attempt owns a running job between renewals (every third of it). */
     readonly leaseInMs: number;
     readonly idempotencyWindowInMs: number;
+    /** Secrets for derived access tokens: the first derives, all are tried for replays (see job-tokens). */
+    readonly tokenSecrets: readonly [string, ...string[]];
   };
 }
 
@@ -166,7 +173,7 @@ const jobName = (id: string) => `jobs/${id}.json`;
 const claimName = (keyHash: string) => `idempotency/${keyHash}.json`;
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** A job and its access token (random and shown once, or derived from an Idempotency-Key or a token seed). */
+/** A job and its access token (random and shown once, or derived with the server's secret from an Idempotency-Key or a token seed). */
 export interface SubmittedJob {
   readonly job: JobRecord;
   /** True when an earlier request with the same Idempotency-Key created this job. */
@@ -184,8 +191,9 @@ export interface SubmitOptions {
    */
   readonly jobId?: string | undefined;
   /**
-   * With `jobId`: a secret of the work (e.g. its content hash) from which the access token derives,
-   * so that whoever submits the same work again can hand out a working link too.
+   * With `jobId`: what identifies the work (e.g. its content hash), from which the access token
+   * derives with the server's secret, so that whoever submits the same work again can hand out a
+   * working link too.
    */
   readonly tokenSeed?: string | undefined;
 }
@@ -201,10 +209,12 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
   const now = clock.now();
   const requestHash = sha256(canonicalJson(fingerprintOf(spec)));
   const id = options.jobId ?? ids.newId();
-  // With a key (or seed), the token derives from it and the job so that a replay can hand the same link
-  // out again; without one, it is random and shown once.
+  // With a key (or seed), the token derives from it, the job and the secret, so that a replay can hand
+  // the same link out again; without one, it is random and shown once.
   const seed = options.idempotencyKey ?? options.tokenSeed;
-  const accessToken = seed === undefined ? randomBytes(24).toString('base64url') : deriveToken(seed, id);
+  const secrets = dependencies.settings.tokenSecrets;
+  const accessToken = seed === undefined ? newAccessToken() : deriveAccessToken(secrets[0], id, seed);
+  const tokenOf = (existing: JobRecord) => (seed === undefined ? accessToken : reissuedToken(existing, seed, secrets));
 
   if (options.idempotencyKey !== undefined) {
     const existing = await claimIdempotencyKey(options.idempotencyKey, id, requestHash, dependencies);
@@ -216,13 +226,13 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
         );
       }
       const job = await readJob(existing.jobId, dependencies);
-      if (job) return { job: job.value, replayed: true, accessToken: deriveToken(options.idempotencyKey, job.value.id) };
+      if (job) return { job: job.value, replayed: true, accessToken: tokenOf(job.value) };
       // The claim was written but its job was not (a crash in between): this request creates it.
     }
   }
   if (options.jobId !== undefined) {
     const existing = await readJob(options.jobId, dependencies);
-    if (existing) return { job: existing.value, replayed: true, accessToken };
+    if (existing) return { job: existing.value, replayed: true, accessToken: tokenOf(existing.value) };
   }
 
   const job: JobRecord = {
@@ -235,16 +245,28 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
     upstreamCalls: 0,
     runMs: 0,
     deadlineAt: new Date(now.getTime() + dependencies.settings.deadlineInMs).toISOString(),
-    accessTokenHash: sha256(accessToken),
+    accessTokenHash: accessTokenHash(accessToken),
     requestHash,
   };
   if ((await documents.create(jobName(id), job)) === undefined) {
     const raced = options.jobId === undefined ? undefined : await readJob(id, dependencies);
-    if (raced) return { job: raced.value, replayed: true, accessToken };
+    if (raced) return { job: raced.value, replayed: true, accessToken: tokenOf(raced.value) };
     throw new StorageError(`Job ${id} exists already.`);
   }
   if (options.enqueue) await dependencies.queue.enqueue(id);
   return { job, replayed: false, accessToken };
+}
+
+/** The token of a job handed out again, re-derived with whichever configured secret made it. */
+function reissuedToken(job: JobRecord, seed: string, secrets: readonly string[]): string {
+  const token = reissueAccessToken(secrets, job.id, seed, job.accessTokenHash);
+  if (token === undefined) {
+    throw new ConflictError(
+      'IdempotencyKeyUnavailable',
+      "This request's job was made under a job-token secret that has since been retired, so its link cannot be handed out again; send it as a new request (with a new Idempotency-Key).",
+    );
+  }
+  return token;
 }
 
 /** What makes two submissions the same request: parameters and the inputs' content, not where they were kept. */
@@ -292,10 +314,6 @@ async function claimIdempotencyKey(
   throw new ConflictError('IdempotencyKeyBusy', 'Another request with this Idempotency-Key is being recorded; retry in a moment.');
 }
 
-function deriveToken(idempotencyKey: string, jobId: string): string {
-  return createHash('sha256').update(`job-access\u0000${jobId}\u0000${idempotencyKey}`).digest('base64url');
-}
-
 /** Reads a job by id; undefined when there is none. */
 export async function readJob(id: string, dependencies: Pick<JobDependencies, 'documents'>): Promise<Versioned<JobRecord> | undefined> {
   if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) return undefined;
@@ -309,16 +327,10 @@ export async function readJob(id: string, dependencies: Pick<JobDependencies, 'd
 /** Reads a job for a caller holding its access token; a wrong token looks like a missing job. */
 export async function readJobWithToken(id: string, token: string | undefined, dependencies: JobDependencies): Promise<Versioned<JobRecord>> {
   const found = await readJob(id, dependencies);
-  if (!found || token === undefined || !sameHash(sha256(token), found.value.accessTokenHash)) {
+  if (!found || token === undefined || !accessTokenMatches(token, found.value.accessTokenHash)) {
     throw new NotFoundError('JobNotFound', `There is no job ${id}, or the link's token is wrong; use the Location URL the job was created with.`);
   }
   return reportOverdue(found, dependencies);
-}
-
-function sameHash(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /**
@@ -619,7 +631,7 @@ export async function failExhaustedJob(id: string, dependencies: JobDependencies
       status: last?.status ?? 500,
       code: 'JobRetriesExhausted',
       message: `The job failed ${job.attempts} time(s) and was given up${last ? `; the last failure: ${last.code}: ${last.message}` : ''}.`,
-      ...(last ? { details: { lastError: last } } : {}),
+      ...(last ? { details: { lastError: publicJobError(last) } } : {}),
     });
     if ((await dependencies.documents.replace(jobName(id), failed, found.etag)) !== undefined) return failed;
   }
@@ -665,7 +677,8 @@ function toJobError(error: unknown): JobError {
     return {
       status: error.status,
       code: error.code,
-      message: error.message,
+      message: error.publicMessage,
+      ...(error.publicMessage === error.message ? {} : { logDetail: error.message }),
       ...(error.target === undefined ? {} : { target: error.target }),
       ...(error.details === undefined ? {} : { details: error.details }),
     };
@@ -673,12 +686,18 @@ function toJobError(error: unknown): JobError {
   return { status: 500, code: 'InternalError', message: 'The job failed unexpectedly; see the log.' };
 }
 
-/** The stored error as an AppError again, so the HTTP layer renders it like the synchronous one. */
+/** The stored error as an AppError again, so the HTTP layer renders (and logs) it like the synchronous one. */
 export function jobErrorToAppError(error: JobError): AppError {
-  return new AppError(error.code, error.status, error.message, {
+  return new AppError(error.code, error.status, error.logDetail ?? error.message, {
+    publicMessage: error.message,
     target: error.target,
     details: error.details as AppError['details'],
   });
+}
+
+/** A stored error as callers may see it: without the log detail. */
+export function publicJobError(error: JobError): JobError {
+  return { ...error, logDetail: undefined };
 }
 
 /** JSON with sorted keys, so that the same request always hashes the same. */

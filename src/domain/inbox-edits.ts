@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 
+import { blobNameProblem } from './blob-names';
 import { prepareEditInputs } from './edit-images';
 import { AppError } from './errors';
 import type { GenerateImagesResult } from './generate-images';
 import { assertValidOptions } from './generate-images';
 import type { EditJobCommand, JobDependencies, JobError, JobRecord, StoredEditInputs } from './image-jobs';
-import { canonicalJson, FINISHED, jobResult, runJob, submitJob } from './image-jobs';
+import { canonicalJson, FINISHED, jobResult, publicJobError, readJob, runJob, submitJob } from './image-jobs';
 import type { InboxBlob, InboxStore, InputImageStore } from './ports';
 
 /**
@@ -29,8 +30,9 @@ export interface InboxEditDependencies extends JobDependencies {
 }
 
 export type InboxOutcome =
+  | { readonly kind: 'ticket-input' }
   | { readonly kind: 'gone' }
-  | { readonly kind: 'already-processed'; readonly job: JobRecord }
+  | { readonly kind: 'already-processed'; readonly status: string; readonly jobId?: string | undefined }
   | { readonly kind: 'in-progress'; readonly jobId: string }
   | { readonly kind: 'succeeded'; readonly job: JobRecord; readonly manifestName: string }
   | { readonly kind: 'failed'; readonly error: JobError; readonly manifestName: string };
@@ -45,14 +47,32 @@ export function outputPrefix(name: string, etag: string): string {
 
 export const manifestName = (prefix: string) => `${prefix}/manifest.json`;
 
+/** Where the manifest of an upload whose name was refused goes: its name cannot be a blob-name prefix. */
+export const rejectedPrefix = (name: string) => `_rejected/${createHash('sha256').update(name).digest('hex')}`;
+
 /**
  * Handles one BlobCreated event for `name`. Permanent problems end in a failed manifest (never in
  * retries); transient ones record the failure and throw, so the host retries and in the end
  * poisons the event.
  */
 export async function processInboxUpload(name: string, dependencies: InboxEditDependencies): Promise<InboxOutcome> {
+  // Checked before anything is read: the name alone decides which blob the storage client addresses.
+  const problem = blobNameProblem(name);
+  if (problem !== undefined) return rejectName(name, problem, dependencies);
+  if (isTicketInputName(name)) return { kind: 'ticket-input' };
   const source = await dependencies.inbox.read(name);
   if (!source) return { kind: 'gone' };
+  const contentHash = createHash('sha256');
+  for (const chunk of source.content) contentHash.update(chunk);
+  const contentSha256 = contentHash.digest('hex');
+  const fingerprint = uploadFingerprint(name, contentSha256, source.metadata);
+  if (source.metadata[FINGERPRINT_KEY] === fingerprint) {
+    // The outcome of this very upload is already on it. Recording it gave the blob a new ETag, which
+    // an ETag watcher (the local host's) reports as a change: handling it again would write a second
+    // manifest for one upload.
+    return { kind: 'already-processed', status: source.metadata['imagegen_status'] ?? 'unknown', jobId: source.metadata['imagegen_job'] };
+  }
+  const recorded = { [FINGERPRINT_KEY]: fingerprint };
   const prefix = outputPrefix(name, source.etag);
 
   let request: InboxEditRequest;
@@ -65,24 +85,21 @@ export async function processInboxUpload(name: string, dependencies: InboxEditDe
     }
   } catch (error: unknown) {
     if (!(error instanceof AppError)) throw error;
-    return fail(source, prefix, toManifestError(error), undefined, dependencies);
+    return fail(source, prefix, toManifestError(error), { recorded }, dependencies);
   }
 
-  const contentHash = createHash('sha256');
-  for (const chunk of source.content) contentHash.update(chunk);
-  const contentSha256 = contentHash.digest('hex');
   const jobId = jobIdFor(name, contentSha256, request);
+  // Same bytes and request as a version already done (a repeated event, or an identical overwrite):
+  // nothing to submit, and no link to hand out again.
+  const done = await readJob(jobId, dependencies);
+  if (done && FINISHED.has(done.value.status)) return alreadyProcessed(source, done.value, recorded, dependencies);
   const submitted = await submitJob(
     { operation: 'edit', command: request.command, inputs: request.inputs, result: { store: 'outputs', prefix } },
-    // The token derives from the bytes, which only those who can read the inbox know.
     { enqueue: false, jobId, tokenSeed: `inbox\u0000${name}\u0000${contentSha256}` },
     dependencies,
   );
-  if (submitted.replayed && FINISHED.has(submitted.job.status)) {
-    // Same bytes and request as a version already done (a repeated event, or an identical overwrite).
-    await dependencies.inbox.recordOutcome(source, outcomeMetadata(submitted.job));
-    return { kind: 'already-processed', job: submitted.job };
-  }
+  // Finished by another invocation since the look above.
+  if (submitted.replayed && FINISHED.has(submitted.job.status)) return alreadyProcessed(source, submitted.job, recorded, dependencies);
 
   let job: JobRecord;
   try {
@@ -100,7 +117,7 @@ export async function processInboxUpload(name: string, dependencies: InboxEditDe
   // The job's own result location: for an identical overwrite still running elsewhere, the first version's.
   const resultPrefix = job.request.result?.prefix ?? prefix;
   if (job.status !== 'succeeded') {
-    return fail(source, resultPrefix, job.error ?? { status: 500, code: 'InternalError', message: 'The edit failed.' }, job, dependencies);
+    return fail(source, resultPrefix, job.error ?? { status: 500, code: 'InternalError', message: 'The edit failed.' }, { job, recorded }, dependencies);
   }
   const result = await jobResult(job, dependencies);
   await writeManifest(
@@ -108,8 +125,18 @@ export async function processInboxUpload(name: string, dependencies: InboxEditDe
     { status: 'succeeded', jobId: job.id, jobToken: submitted.accessToken, source: describeSource(source), ...describeResult(result) },
     dependencies,
   );
-  await dependencies.inbox.recordOutcome(source, outcomeMetadata(job));
+  await dependencies.inbox.recordOutcome(source, { ...outcomeMetadata(job), ...recorded });
   return { kind: 'succeeded', job, manifestName: manifestName(resultPrefix) };
+}
+
+async function alreadyProcessed(
+  source: InboxBlob,
+  job: JobRecord,
+  recorded: Readonly<Record<string, string>>,
+  dependencies: InboxEditDependencies,
+): Promise<InboxOutcome> {
+  await dependencies.inbox.recordOutcome(source, { ...outcomeMetadata(job), ...recorded });
+  return { kind: 'already-processed', status: job.status, jobId: job.id };
 }
 
 /**
@@ -131,15 +158,30 @@ async function fail(
   source: InboxBlob,
   prefix: string,
   error: JobError,
-  job: JobRecord | undefined,
+  { job, recorded }: { readonly job?: JobRecord; readonly recorded: Readonly<Record<string, string>> },
   dependencies: InboxEditDependencies,
 ): Promise<InboxOutcome> {
-  await writeManifest(prefix, { status: 'failed', ...(job ? { jobId: job.id } : {}), source: describeSource(source), error }, dependencies);
+  // Whoever can read the outputs container reads the manifest: no log detail in it.
+  await writeManifest(prefix, { status: 'failed', ...(job ? { jobId: job.id } : {}), source: describeSource(source), error: publicJobError(error) }, dependencies);
   await dependencies.inbox.recordOutcome(source, {
     imagegen_status: 'failed',
     imagegen_error: error.code,
+    imagegen_output: prefix,
     ...(job ? { imagegen_job: job.id } : {}),
+    ...recorded,
   });
+  return { kind: 'failed', error, manifestName: manifestName(prefix) };
+}
+
+/** A name that is not a plain blob name: a failed manifest in the outputs container, and nothing else read or written. */
+async function rejectName(name: string, problem: string, dependencies: InboxEditDependencies): Promise<InboxOutcome> {
+  const error: JobError = {
+    status: 400,
+    code: 'InvalidBlobName',
+    message: `The upload's name ${problem}; upload it under a name of '/'-separated parts without '.' or '..' parts, backslashes or control characters.`,
+  };
+  const prefix = rejectedPrefix(name);
+  await writeManifest(prefix, { status: 'failed', source: { name }, error }, dependencies);
   return { kind: 'failed', error, manifestName: manifestName(prefix) };
 }
 
@@ -182,9 +224,26 @@ function describeResult(result: GenerateImagesResult) {
 
 function toManifestError(error: unknown): JobError {
   if (error instanceof AppError) {
-    return { status: error.status, code: error.code, message: error.message, ...(error.target === undefined ? {} : { target: error.target }) };
+    return { status: error.status, code: error.code, message: error.publicMessage, ...(error.target === undefined ? {} : { target: error.target }) };
   }
   return { status: 500, code: 'InternalError', message: 'The edit failed unexpectedly; see the log.' };
+}
+
+/** Where the outcome records which upload it belongs to. */
+const FINGERPRINT_KEY = 'imagegen_fingerprint';
+
+/**
+ * What makes an upload what it is: its name, its bytes and the metadata its uploader gave it (ours
+ * left out, since recording the outcome must not change the upload's identity). Metadata keys arrive
+ * lower-cased from some reads and not others, hence the normalising.
+ */
+function uploadFingerprint(name: string, contentSha256: string, metadata: Readonly<Record<string, string>>): string {
+  const uploaderMetadata = Object.fromEntries(
+    Object.entries(metadata)
+      .map(([key, value]) => [key.toLowerCase(), value] as const)
+      .filter(([key]) => !key.startsWith('imagegen_')),
+  );
+  return createHash('sha256').update(canonicalJson({ name, contentSha256, metadata: uploaderMetadata })).digest('base64url');
 }
 
 /** A job id (UUID-shaped) from what makes two uploads the same work: name, bytes and request. */

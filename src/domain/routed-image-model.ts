@@ -80,20 +80,24 @@ export class RoutedImageModelClient implements ImageModelClient, UpstreamCapacit
     const timer = setTimeout(() => deadline.abort(new UpstreamTimeoutError(`Azure OpenAI did not finish within ${timeoutInMs} ms.`)), timeoutInMs);
     const abortSignal = callOptions.abortSignal ? AbortSignal.any([callOptions.abortSignal, deadline.signal]) : deadline.signal;
     const failed = new Set<string>();
+    // A backend that refused this call is asked again only by a later call, after what it said: one
+    // refusal per backend, however short its Retry-After, so a call never spins on 429s.
+    const refused = new Set<string>();
     let lastFailure: AppError | undefined;
     try {
       for (let retries = 0; ; ) {
-        const selection = router.select(model, images, failed);
+        const selection = router.select(model, images, new Set([...failed, ...refused]));
+        if (selection.kind === 'send' && refused.has(selection.backend.name)) {
+          selection.ticket.cancel();
+          throw this.throttled(model, images);
+        }
         if (selection.kind === 'wait') {
           const retryAfterSeconds = Math.max(1, Math.ceil((selection.at - clock.now().getTime()) / 1000));
           if (selection.reason === 'failing') {
             if (lastFailure) throw lastFailure;
             throw new UpstreamError('UpstreamUnavailable', `Every deployment of ${model} is failing; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });
           }
-          throw new UpstreamThrottledError(
-            `Every deployment of ${model} is at its quota; retry after ${retryAfterSeconds} s (Retry-After).`,
-            retryAfterSeconds,
-          );
+          throw this.throttled(model, images);
         }
         const backend = this.backends.get(selection.backend.name);
         if (!backend) throw new Error(`The router chose ${selection.backend.name}, which has no client.`);
@@ -121,7 +125,10 @@ export class RoutedImageModelClient implements ImageModelClient, UpstreamCapacit
           // No answer at all (unreachable, cut off, out of time) says as much about the backend as a 5xx.
           selection.ticket.complete(observation ?? { status: 0 });
           // The router now knows this backend is throttled; the next turn tries another or says when.
-          if (error instanceof UpstreamThrottledError) continue;
+          if (error instanceof UpstreamThrottledError) {
+            refused.add(backend.profile.name);
+            continue;
+          }
           if (!(error instanceof AppError && RETRYABLE_CODES.has(error.code)) || retries >= maxRetries) throw error;
           retries += 1;
           failed.add(backend.profile.name);
@@ -132,6 +139,14 @@ export class RoutedImageModelClient implements ImageModelClient, UpstreamCapacit
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** 429 with the earliest time a backend of the model has room again (at least a second from now). */
+  private throttled(model: ImageModel, images: number): UpstreamThrottledError {
+    const now = this.options.clock.now().getTime();
+    const at = this.options.router.unavailability(model, images)?.at ?? now;
+    const retryAfterSeconds = Math.max(1, Math.ceil((at - now) / 1000));
+    return new UpstreamThrottledError(`Every deployment of ${model} is at its quota; retry after ${retryAfterSeconds} s (Retry-After).`, retryAfterSeconds);
   }
 
   /** Exponential backoff with jitter before trying a backend that just failed, when there is no other to try. */

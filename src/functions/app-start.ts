@@ -6,7 +6,10 @@ import { loadConfig } from '../config';
 // answer 500 ConfigurationError and /api/health 503 until the settings are fixed.
 app.hook.appStart(() => {
   try {
-    loadConfig(process.env);
+    const config = loadConfig(process.env);
+    if (config.publicBaseUrl === undefined) {
+      console.warn('Neither PUBLIC_BASE_URL nor WEBSITE_HOSTNAME is set: requests that answer with job links will fail until one is.');
+    }
   } catch (error: unknown) {
     console.error(error instanceof Error ? error.message : error);
   }

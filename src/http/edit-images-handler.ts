@@ -39,7 +39,7 @@ export function createEditImagesHandler(getServices: () => Promise<Services>) {
     const command = { prompt: fields.prompt, model, user: fields.user, options: { ...imageOptionsOf(fields), inputFidelity: fields.input_fidelity } };
     if (needsJob(mode)) {
       refuseInlineImagesForJobs(fields.response_format);
-      return handleAsJob(request, { operation: 'edit', command, uploads: inputs }, mode, services);
+      return handleAsJob({ operation: 'edit', command, uploads: inputs }, mode, services);
     }
     const result = await editImages({ ...command, includeBase64: fields.response_format === 'b64_json', inputs }, { ...services, deploymentFor: deploymentFor(services) });
     context.info(`Edited ${inputs.images.length} input image(s) into ${result.images.length} as request ${result.requestId} with ${model}.`);

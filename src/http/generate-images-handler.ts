@@ -18,7 +18,7 @@ export function createGenerateImagesHandler(getServices: () => Promise<Services>
     const command = { prompt: body.prompt, model, user: body.user, options: { ...imageOptionsOf(body), style: body.style } };
     if (needsJob(mode)) {
       refuseInlineImagesForJobs(body.response_format);
-      return handleAsJob(request, { operation: 'generate', command }, mode, services);
+      return handleAsJob({ operation: 'generate', command }, mode, services);
     }
     const result = await generateImages(
       { ...command, includeBase64: body.response_format === 'b64_json' },

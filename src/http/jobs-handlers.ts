@@ -15,7 +15,7 @@ export function createGetJobHandler(getServices: () => Promise<Services>) {
     const services = await getServices();
     const token = tokenOf(request);
     const job = await readJobWithToken(idOf(request), token, jobDependencies(services));
-    return jobResponse(job.value, token ?? '', request, services);
+    return jobResponse(job.value, token ?? '', services);
   };
 }
 
@@ -25,7 +25,7 @@ export function createJobStatusHandler(getServices: () => Promise<Services>) {
     const services = await getServices();
     const token = tokenOf(request);
     const job = await readJobWithToken(idOf(request), token, jobDependencies(services));
-    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: await jobStatusBody(job.value, token ?? '', request, services) };
+    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: await jobStatusBody(job.value, token ?? '', services) };
   };
 }
 
@@ -35,6 +35,6 @@ export function createCancelJobHandler(getServices: () => Promise<Services>) {
     const services = await getServices();
     const token = tokenOf(request);
     const job = await cancelJob(idOf(request), token, jobDependencies(services));
-    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: await jobStatusBody(job, token ?? '', request, services) };
+    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: await jobStatusBody(job, token ?? '', services) };
   };
 }

@@ -8,6 +8,7 @@ import type { AppConfig } from '../config';
 import type { EditLimits } from '../domain/edit-images';
 import type { Services } from '../services';
 import { toImagesResponse } from './images-response';
+import { apiUrl } from './public-url';
 import { deploymentFor } from './request-options';
 
 /** How the caller wants the work done: `Prefer: respond-async` / `?async=true`, `?wait=N`, `Idempotency-Key`. */
@@ -68,6 +69,7 @@ export function jobDependencies(services: Services): JobDependencies {
       deadlineInMs: config.jobs.deadlineInMs,
       leaseInMs: config.jobs.leaseInMs,
       idempotencyWindowInMs: config.jobs.idempotencyWindowInMs,
+      tokenSecrets: services.jobTokenSecrets,
     },
   };
 }
@@ -82,7 +84,7 @@ export function editLimitsOf(config: AppConfig): EditLimits {
  * result if it is ready within `wait`); synchronous callers with an Idempotency-Key have the job run
  * here and now, unless an earlier request with the key already did (then they get its outcome).
  */
-export async function handleAsJob(request: HttpRequest, spec: JobSpec, mode: JobMode, services: Services): Promise<HttpResponseInit> {
+export async function handleAsJob(spec: JobSpec, mode: JobMode, services: Services): Promise<HttpResponseInit> {
   const dependencies = jobDependencies(services);
   const submitted = await submitJob(spec, { idempotencyKey: mode.idempotencyKey, enqueue: mode.async }, dependencies);
   let job = submitted.job;
@@ -93,7 +95,7 @@ export async function handleAsJob(request: HttpRequest, spec: JobSpec, mode: Job
   if (mode.waitSeconds > 0 && !FINISHED.has(job.status)) {
     job = await waitForJob(job, submitted.accessToken, mode.waitSeconds * 1000, dependencies);
   }
-  return jobResponse(job, submitted.accessToken, request, services, { replayed: submitted.replayed });
+  return jobResponse(job, submitted.accessToken, services, { replayed: submitted.replayed });
 }
 
 async function waitForJob(job: JobRecord, token: string, timeInMs: number, dependencies: JobDependencies): Promise<JobRecord> {
@@ -113,11 +115,10 @@ async function waitForJob(job: JobRecord, token: string, timeInMs: number, depen
 export async function jobResponse(
   job: JobRecord,
   accessToken: string,
-  request: HttpRequest,
   services: Services,
   flags: { readonly replayed?: boolean } = {},
 ): Promise<HttpResponseInit> {
-  const statusUrl = jobUrl(request, job.id, accessToken);
+  const links = jobLinks(services.config, job.id, accessToken);
   const headers: Record<string, string> = { 'x-request-id': job.id, 'cache-control': 'no-store' };
   if (flags.replayed) headers['idempotent-replayed'] = 'true';
   switch (job.status) {
@@ -136,32 +137,31 @@ export async function jobResponse(
         status: 202,
         headers: {
           ...headers,
-          location: statusUrl,
-          'operation-location': statusUrl,
+          location: links.resultUrl,
+          'operation-location': links.resultUrl,
           'retry-after': String(services.config.jobs.retryAfterSeconds),
         },
-        jsonBody: jobSummary(job, statusUrl),
+        jsonBody: jobSummary(job, links),
       };
   }
 }
 
 /** The job's state for makers who poll in a loop: always 200, with the result once there is one. */
-export async function jobStatusBody(job: JobRecord, accessToken: string, request: HttpRequest, services: Services) {
-  const statusUrl = jobUrl(request, job.id, accessToken);
+export async function jobStatusBody(job: JobRecord, accessToken: string, services: Services) {
   const result = job.status === 'succeeded' ? toImagesResponse(await jobResult(job, services)) : undefined;
   return {
-    ...jobSummary(job, statusUrl),
+    ...jobSummary(job, jobLinks(services.config, job.id, accessToken)),
     ...(job.error ? { error: { code: job.error.code, message: job.error.message, ...(job.error.target ? { target: job.error.target } : {}) } } : {}),
     ...(result ? { result } : {}),
   };
 }
 
-function jobSummary(job: JobRecord, statusUrl: string) {
+function jobSummary(job: JobRecord, links: JobLinks) {
   return {
     id: job.id,
     status: job.status,
     operation: job.request.operation,
-    statusUrl,
+    ...links,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
     attempts: job.attempts,
@@ -171,9 +171,25 @@ function jobSummary(job: JobRecord, statusUrl: string) {
 }
 
 /**
+ * A job's two links. `resultUrl` (the Location) answers 202 until the job ends, then exactly what the
+ * synchronous call would have; `statusUrl` always answers 200 with the job's state, for Do-until loops.
+ */
+interface JobLinks {
+  readonly statusUrl: string;
+  readonly resultUrl: string;
+}
+
+function jobLinks(config: AppConfig, jobId: string, accessToken: string): JobLinks {
+  const resultUrl = jobUrl(config, jobId, accessToken);
+  const status = new URL(resultUrl);
+  status.pathname += '/status';
+  return { statusUrl: status.href, resultUrl };
+}
+
+/**
  * The absolute URL of the job, carrying its access token: Power Automate does not send custom
  * headers (the function key) when it follows Location, so the link itself must authorise the read.
  */
-export function jobUrl(request: HttpRequest, jobId: string, accessToken: string): string {
-  return `${new URL(request.url).origin}/api/jobs/${encodeURIComponent(jobId)}?token=${encodeURIComponent(accessToken)}`;
+export function jobUrl(config: AppConfig, jobId: string, accessToken: string): string {
+  return apiUrl(config, `/jobs/${encodeURIComponent(jobId)}?token=${encodeURIComponent(accessToken)}`);
 }

@@ -1,8 +1,9 @@
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpResponseInit } from '@azure/functions';
 
 import type { AppConfig } from '../config';
 import { MODEL_RULES } from '../domain/image-models';
 import type { Services } from '../services';
+import { apiUrl } from './public-url';
 
 /**
  * GET /swagger.json: an OpenAPI 2.0 description for a Power Automate custom connector ("Import from
@@ -12,10 +13,15 @@ import type { Services } from '../services';
  * timing out after 120 s; the 202 and its headers are declared.
  */
 export function createOpenApiHandler(getServices: () => Promise<Services>) {
-  return async (request: HttpRequest): Promise<HttpResponseInit> => {
+  return async (): Promise<HttpResponseInit> => {
     const { config } = await getServices();
-    const url = new URL(request.url);
-    return { status: 200, headers: { 'cache-control': 'no-cache' }, jsonBody: openApiDocument(config, url.host, url.protocol === 'https:' ? 'https' : 'http') };
+    // Where callers reach the API, from the configuration: the request's Host is the caller's to choose.
+    const api = new URL(apiUrl(config, ''));
+    return {
+      status: 200,
+      headers: { 'cache-control': 'no-cache' },
+      jsonBody: openApiDocument(config, { host: api.host, basePath: api.pathname, scheme: api.protocol === 'https:' ? 'https' : 'http' }),
+    };
   };
 }
 
@@ -28,7 +34,7 @@ const field = (type: string, summary: string, description: string, extra: Record
 
 const errorResponse = (description: string) => ({ description, schema: { $ref: '#/definitions/Error' } });
 
-export function openApiDocument(config: AppConfig, host: string, scheme: 'http' | 'https') {
+export function openApiDocument(config: AppConfig, { host, basePath, scheme }: { host: string; basePath: string; scheme: 'http' | 'https' }) {
   const models = [...config.openai.deployments.keys()];
   const editModels = models.filter((model) => MODEL_RULES[model].supportsEdits);
   const asyncParameter = {
@@ -57,7 +63,7 @@ export function openApiDocument(config: AppConfig, host: string, scheme: 'http' 
     type: 'string',
     required: true,
     'x-ms-summary': 'Job token',
-    description: 'The token from the job link (statusUrl).',
+    description: 'The token from the job links (resultUrl, statusUrl).',
   };
   const imageResponses = {
     '200': { description: 'The images, stored in Blob Storage, with read-only links.', schema: { $ref: '#/definitions/ImagesResponse' } },
@@ -101,7 +107,7 @@ export function openApiDocument(config: AppConfig, host: string, scheme: 'http' 
       version: '1.0',
     },
     host,
-    basePath: '/api',
+    basePath,
     schemes: [scheme],
     consumes: ['application/json'],
     produces: ['application/json'],
@@ -208,9 +214,13 @@ export function openApiDocument(config: AppConfig, host: string, scheme: 'http' 
         properties: {
           id: field('string', 'Job id', 'The id of the job.'),
           status: field('string', 'Status', 'queued, running, succeeded, failed or cancelled.'),
-          statusUrl: field('string', 'Status link', 'The link to poll; it carries the job token.'),
+          operation: field('string', 'Operation', 'generate or edit.'),
+          resultUrl: field('string', 'Result link', 'The Location: 202 until the job ends, then the images or the error (GET /jobs/{id}); it carries the job token.'),
+          statusUrl: field('string', 'Status link', 'The job status route (GET /jobs/{id}/status): always 200 with the state, for Do-until loops; it carries the job token.'),
           createdAt: field('string', 'Created', 'When the job was accepted.', { format: 'date-time' }),
           updatedAt: field('string', 'Updated', 'When the job last changed.', { format: 'date-time' }),
+          attempts: field('integer', 'Attempts', 'How many times a worker has started the job.'),
+          upstreamCalls: field('integer', 'Upstream calls', 'Requests sent to Azure OpenAI for the job; more than one means one was refused, failed or repeated after a crash.'),
           error: { $ref: '#/definitions/ErrorBody' },
           result: { $ref: '#/definitions/ImagesResponse' },
         },

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 
 import type { ErrorDetail } from '../domain/errors';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../domain/errors';
+import { findJsonSyntaxError } from './json-syntax';
 
 /** Reads the body as bytes, refusing it once it grows past `maxBytes` (declared or actual). */
 export async function readBodyBytes(request: HttpRequest, maxBytes: number): Promise<Buffer> {
@@ -33,11 +34,15 @@ export async function readJsonBody<T>(request: HttpRequest, schema: z.ZodType<T>
     throw new UnsupportedMediaTypeError(`Send the body as application/json (got '${mediaType || 'no content type'}').`);
   }
   const bytes = await readBodyBytes(request, maxBytes);
+  const text = bytes.toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(bytes.toString('utf8'));
+    json = JSON.parse(text);
   } catch (error: unknown) {
-    throw new ValidationError(`The body is not valid JSON: ${error instanceof Error ? error.message : 'parse error'}.`, { code: 'InvalidJson', cause: error });
+    // The parser's own message quotes the body; the caller gets the position instead.
+    const syntax = findJsonSyntaxError(text);
+    const where = syntax ? `: ${syntax.reason} at line ${syntax.line}, column ${syntax.column}` : '';
+    throw new ValidationError(`The body is not valid JSON${where}.`, { code: 'InvalidJson', target: 'body', cause: error });
   }
   return parseWith(schema, json);
 }

@@ -2,6 +2,7 @@ import type { HttpRequest } from '@azure/functions';
 
 import type { EditInputRole, EditLimits, RawEditInput } from '../domain/edit-images';
 import { checkImageCount, checkInputSize, checkTotalInputSize } from '../domain/edit-images';
+import { assertValidBlobName } from '../domain/blob-names';
 import { ValidationError } from '../domain/errors';
 import type { InputContainer, InputImageStore } from '../domain/ports';
 import type { EditImagesJsonBody, ImageSource } from './edit-schemas';
@@ -95,29 +96,21 @@ function decodeBase64(value: string, target: string, checkSize: (size: number) =
 
 /** Logical container names, mapped by the blob store to the configured containers. */
 const isInputContainer = (value: string): value is InputContainer => value === 'images' || value === 'inbox';
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 /**
- * `images/<name>` or `inbox/<name>`: a blob of the app's own containers, by name. Names with empty,
- * `.` or `..` segments, backslashes or control characters are refused rather than normalised.
+ * `images/<name>` or `inbox/<name>`: a blob of the app's own containers, by name. The name must pass
+ * the one blob-name check (no empty, `.` or `..` segments, no backslashes or control characters).
  */
 export function parseBlobReference(reference: string, target: string): { container: InputContainer; blobName: string } {
   const slash = reference.indexOf('/');
   const container = reference.slice(0, slash);
   const blobName = reference.slice(slash + 1);
-  const segments = blobName.split('/');
-  const valid =
-    slash > 0 &&
-    blobName.length > 0 &&
-    blobName.length <= 1024 &&
-    !blobName.includes('\\') &&
-    !CONTROL_CHARACTERS.test(blobName) &&
-    segments.every((segment) => segment !== '' && segment !== '.' && segment !== '..');
-  if (!valid || !isInputContainer(container)) {
+  if (slash <= 0 || !isInputContainer(container)) {
     throw new ValidationError(`${target} must be "images/<blob name>" or "inbox/<blob name>", naming a blob in this app's images or inbox container.`, {
       code: 'InvalidBlobReference',
       target,
     });
   }
+  assertValidBlobName(blobName, target, 'InvalidBlobReference');
   return { container, blobName };
 }

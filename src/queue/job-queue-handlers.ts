@@ -58,8 +58,11 @@ export function createJobWorker(getServices: () => Promise<Services>) {
       case 'deferred':
         context.info(`Job ${jobId} waits for upstream capacity; queued again in ${outcome.retryInSeconds} s.`);
         return;
-      case 'finished':
-        context.info(`Job ${jobId} ${outcome.job.status}.`);
+      case 'finished': {
+        const { error } = outcome.job;
+        if (error) context.warn(`Job ${jobId} ${outcome.job.status}: ${error.code}: ${error.logDetail ?? error.message}`);
+        else context.info(`Job ${jobId} ${outcome.job.status}.`);
+      }
     }
   };
 }
@@ -70,6 +73,6 @@ export function createPoisonJobHandler(getServices: () => Promise<Services>) {
     const jobId = parseMessage(message, context)?.jobId;
     if (jobId === undefined) return;
     const job = await failExhaustedJob(jobId, jobDependencies(await getServices()));
-    context.warn(`Job ${jobId} gave up after its retries: ${job?.error?.message ?? 'no record'}.`);
+    context.warn(`Job ${jobId} gave up after its retries: ${job?.error?.logDetail ?? job?.error?.message ?? 'no record'}.`);
   };
 }

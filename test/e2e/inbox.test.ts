@@ -178,6 +178,22 @@ describe('blob-triggered edits through the local stack', () => {
     expect(emulator.requests).toHaveLength(0);
   });
 
+  it('writes one failed manifest per upload version, though recording the outcome gives the blob a new ETag', async () => {
+    const name = 'loose/once.png';
+    const etag = await upload(name, variantPng(11));
+    await manifestOf(name, etag);
+
+    // The watcher, like any observer of ETags, sees the outcome written into the metadata as a
+    // change and delivers the blob once more; that delivery must find the upload already handled.
+    const deliveries = () => host.logs.filter((line) => line.includes(`/blobs/${name} done`)).length;
+    await waitFor(() => deliveries() >= 2, `a second delivery of ${name}`);
+
+    const manifests: string[] = [];
+    for await (const blob of outputs.listBlobsFlat({ prefix: `${name}/` })) if (blob.name.endsWith('/manifest.json')) manifests.push(blob.name);
+    expect(manifests).toEqual([`${name}/${etag.replace(/[^A-Za-z0-9]/g, '')}/manifest.json`]);
+    expect((await inbox.getBlobClient(name).getProperties()).metadata).toMatchObject({ imagegen_status: 'failed', imagegen_error: 'MissingPrompt' });
+  });
+
   it('records a transient failure, lets the host retry, and ends in the poison queue', async () => {
     const name = 'photos/flaky.png';
     const etag = await upload(name, variantPng(7), { prompt: 'doomed [emulator:503]' });
@@ -197,6 +213,14 @@ describe('blob-triggered edits through the local stack', () => {
     expect(emulator.requests.length).toBeGreaterThanOrEqual(2);
   });
 });
+
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
 
 /** Another valid PNG of the input's size: the input's pattern with its first sample changed. */
 function variantPng(seed: number): Buffer {

@@ -18,6 +18,7 @@ interface JobSummary {
   id: string;
   status: string;
   statusUrl: string;
+  resultUrl: string;
   attempts: number;
   error?: { code: string; message: string };
   result?: ImagesBody;
@@ -96,7 +97,8 @@ describe('async jobs through the local stack', () => {
     expect(start.headers.get('operation-location')).toBe(location);
     expect(start.headers.get('retry-after')).toBe('1');
     const accepted = (await start.clone().json()) as JobSummary;
-    expect(accepted).toMatchObject({ status: 'queued', statusUrl: location });
+    // Each link says what it is: resultUrl is the Location, statusUrl the always-200 status route.
+    expect(accepted).toMatchObject({ status: 'queued', resultUrl: location, statusUrl: location.replace('?token=', '/status?token=') });
 
     const { final, polls } = await pollLikePowerAutomate(start);
 
@@ -132,7 +134,7 @@ describe('async jobs through the local stack', () => {
   it('reports the state with 200 on /status for Do-until loops, with the result at the end', async () => {
     const start = await startAsync(host, { prompt: 'steady [emulator:slow=1500]' });
     const { statusUrl } = (await start.json()) as JobSummary;
-    const status = (url: string) => fetch(url.replace('?token=', '/status?token='));
+    const status = (url: string) => fetch(url);
 
     const pending = await status(statusUrl);
     expect(pending.status).toBe(200);
@@ -162,8 +164,8 @@ describe('async jobs through the local stack', () => {
   });
 
   it('does not let a wrong or missing token read a job', async () => {
-    const { statusUrl } = (await (await startAsync(host, { prompt: 'private' })).json()) as JobSummary;
-    const url = new URL(statusUrl);
+    const { resultUrl } = (await (await startAsync(host, { prompt: 'private' })).json()) as JobSummary;
+    const url = new URL(resultUrl);
     const wrong = new URL(url);
     wrong.searchParams.set('token', 'guess');
     const missing = new URL(url);
@@ -184,7 +186,7 @@ describe('async jobs through the local stack', () => {
     const firstJob = (await first.json()) as JobSummary;
     const second = await startAsync(host, { quality: 'low', prompt: 'only once' }, { 'idempotency-key': key });
     const secondJob = (await second.json()) as JobSummary;
-    const { final } = await pollLikePowerAutomate(second.status === 202 ? await fetch(secondJob.statusUrl) : second);
+    const { final } = await pollLikePowerAutomate(second.status === 202 ? await fetch(secondJob.resultUrl) : second);
     const other = await startAsync(host, { prompt: 'something else' }, { 'idempotency-key': key });
 
     expect(secondJob.id).toBe(firstJob.id);
@@ -224,7 +226,7 @@ describe('async jobs through the local stack', () => {
     const job = (await start.json()) as JobSummary;
     await sendJobMessage(queueName, job.id);
 
-    const { final } = await pollLikePowerAutomate(await fetch(job.statusUrl));
+    const { final } = await pollLikePowerAutomate(await fetch(job.resultUrl));
 
     expect(final.status).toBe(200);
     expect(emulator.requests).toHaveLength(1);
@@ -273,9 +275,9 @@ describe('async jobs through the local stack', () => {
     const record = await readJobRecord(jobs, id);
     const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
     await writeJobRecord(jobs, id, { ...record, status: 'running', startedAt: hourAgo, runningSince: hourAgo, leaseUntil: hourAgo, deadlineAt: hourAgo });
-    const statusUrl = `${host.url}/api/jobs/${id}?token=${new URL(final.url).searchParams.get('token') ?? ''}`;
+    const resultUrl = `${host.url}/api/jobs/${id}?token=${new URL(final.url).searchParams.get('token') ?? ''}`;
 
-    const response = await fetch(statusUrl);
+    const response = await fetch(resultUrl);
 
     expect(response.status).toBe(200);
     expect(await readJobRecord(jobs, id)).toMatchObject({ status: 'succeeded' });
@@ -290,9 +292,9 @@ describe('cancelling a job', () => {
     try {
       const job = (await (await startAsync(host, { prompt: 'never mind' })).json()) as JobSummary;
 
-      const cancel = await fetch(job.statusUrl, { method: 'DELETE' });
-      const again = await fetch(job.statusUrl, { method: 'DELETE' });
-      const poll = await fetch(job.statusUrl);
+      const cancel = await fetch(job.resultUrl, { method: 'DELETE' });
+      const again = await fetch(job.resultUrl, { method: 'DELETE' });
+      const poll = await fetch(job.resultUrl);
 
       expect(cancel.status).toBe(200);
       expect(((await cancel.json()) as JobSummary).status).toBe('cancelled');
@@ -302,7 +304,7 @@ describe('cancelling a job', () => {
 
       const finished = await post(host, { prompt: 'done' }, { 'idempotency-key': `cancel-${Date.now()}` });
       const finishedId = ((await finished.json()) as ImagesBody).id;
-      const token = new URL(job.statusUrl).searchParams.get('token');
+      const token = new URL(job.resultUrl).searchParams.get('token');
       const refused = await fetch(`${host.url}/api/jobs/${finishedId}?token=${token ?? ''}`, { method: 'DELETE' });
       expect(refused.status).toBe(404); // another job's token opens nothing
       expect(emulator.requests).toHaveLength(1);

@@ -90,4 +90,20 @@ describe('GET /api/swagger.json', () => {
     expect(start.status).toBe(202);
     expect(final.status).toBe(200);
   });
+
+  it('describes a job with the fields a real job answer has, and its status link as the status route', async () => {
+    const start = await fetch(`${host.url}/api/images/generations?async=true`, {
+      method: 'POST',
+      headers: { 'x-functions-key': host.functionKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'a described job' }),
+    });
+    const accepted = (await start.json()) as { statusUrl: string };
+    const status = (await (await fetch(accepted.statusUrl)).json()) as Record<string, unknown>;
+    await pollLikePowerAutomate(await fetch(start.headers.get('location') ?? ''));
+
+    const job = document.definitions['Job']?.properties ?? {};
+    for (const field of new Set([...Object.keys(accepted), ...Object.keys(status)])) expect(Object.keys(job)).toContain(field);
+    expect(new URL(accepted.statusUrl).pathname).toMatch(/\/status$/);
+    expect(job['statusUrl']?.['description']).toMatch(/\/status/);
+  });
 });

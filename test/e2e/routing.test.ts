@@ -107,6 +107,15 @@ describe('synchronous requests across deployments', () => {
     expect([statuses(east), statuses(west)]).toEqual([[429], [429]]);
   });
 
+  it('ask each deployment once per request, however short the Retry-After it answers with', async () => {
+    const { host, east, west } = await startRouted({ name: 'east' }, { name: 'west' });
+
+    const response = await generate(host, 'always refused [emulator:429:retry-after-ms=1]');
+
+    expect(response.status).toBe(429);
+    expect([statuses(east), statuses(west)]).toEqual([[429], [429]]);
+  });
+
   it('prefer the higher priority, and move to the next once its quota is used up, without a 429', async () => {
     const { host, east, west } = await startRouted({ name: 'east', priority: 1, quota: { imagesPerMinute: 2 } }, { name: 'west', priority: 2 });
 

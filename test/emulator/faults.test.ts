@@ -76,6 +76,15 @@ describe('emulator faults', () => {
       expect(errorOf(result).code).toBe('Forbidden');
     });
 
+    it('answers a scripted client error with exactly the body given, once', async () => {
+      const error = { code: 'invalid_value', param: 'size', type: 'invalid_request_error', message: "Invalid value: 'x'.", extra: { kept: true } };
+      emulator.enqueueFaults({ kind: 'error', status: 422, error });
+      const result = await generate(emulator.url, ok);
+      expect(result.status).toBe(422);
+      expect(result.json).toEqual({ error });
+      expect((await generate(emulator.url, ok)).status).toBe(200);
+    });
+
     it('holds a timeout request until the client gives up, then serves the next one', async () => {
       emulator.enqueueFaults({ kind: 'timeout' });
       await expect(generateWithSignal(emulator.url, AbortSignal.timeout(200))).rejects.toThrow(/abort|timeout/i);

@@ -189,7 +189,7 @@ describe('emulator routes and auth', () => {
       }
     });
 
-    it('records each API request with its outcome, and hides token signatures', async () => {
+    it('records each API request with its outcome, and no credential', async () => {
       const token = jwt({ aud: 'https://cognitiveservices.azure.com' });
       const ok = await dated({ authorization: `Bearer ${token}` });
       await dated({ 'api-key': 'wrong' });
@@ -206,8 +206,8 @@ describe('emulator routes and auth', () => {
         requestId: ok.headers['x-request-id'],
         body: { prompt: 'a lighthouse at dusk', size: '1024x1024', quality: 'low' },
       });
-      expect(records[0]?.headers.authorization).toBe(`Bearer ${token.slice(0, token.lastIndexOf('.'))}.redacted`);
-      expect(records[1]).toMatchObject({ status: 401, headers: { 'api-key': 'wrong' } });
+      expect(records[0]?.headers.authorization).toBe('Bearer [redacted]');
+      expect(records[1]).toMatchObject({ status: 401, headers: { 'api-key': '[redacted]' } });
     });
   });
 });

@@ -34,5 +34,6 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
     checkStorage: () => Promise.resolve(),
     documents: new InMemoryDocumentStore(),
     jobQueue: new RecordingJobQueue(),
+    jobTokenSecrets: ['fake-job-token-secret-of-at-least-32-characters'],
   };
 }

@@ -6,6 +6,7 @@ import { startBlobTriggers } from '../../local-host/blob-trigger';
 import { createContainers, createQueues } from '../../local-host/containers';
 import type * as FunctionsCore from '../../local-host/functions-core';
 import type { RunningFunctionsHost } from '../../local-host/http-host';
+import { newJobTokenSecret } from '../../local-host/job-token-secret';
 import { startFunctionsHost } from '../../local-host/http-host';
 import type { QueueTriggerSettings, RunningQueueRunner } from '../../local-host/queue-runner';
 import { readQueueTriggerSettings, startQueueRunner } from '../../local-host/queue-runner';
@@ -41,10 +42,11 @@ export interface AppTestEnvOptions {
   readonly apiKey?: string;
 }
 
-/** The app settings `npm start` would use: the emulator for Azure OpenAI, Azurite for storage. */
+/** The app settings `npm start` would use: the emulator for Azure OpenAI, Azurite for storage, a job-token secret of its own. */
 export function appTestEnv(options: AppTestEnvOptions): Record<string, string> {
   return {
     FUNCTIONS_WORKER_RUNTIME: 'node',
+    JOB_TOKEN_SECRET: newJobTokenSecret(),
     ...emulatorAppSettings(options.emulatorUrl, options.apiKey),
     ...storageAppSettings(options.storageConnectionString ?? testStorageConnectionString()),
     ...(options.imagesContainer === undefined ? {} : { IMAGES_CONTAINER: options.imagesContainer }),
@@ -148,6 +150,11 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
       ...(options.functionKey === undefined ? {} : { functionKey: options.functionKey }),
       ...(options.maxRequestBodyBytes === undefined ? {} : { maxRequestBodyBytes: options.maxRequestBodyBytes }),
     });
+    // As `func start` does: the app builds its absolute links from the address it listens on.
+    if (options.env?.['WEBSITE_HOSTNAME'] === undefined) {
+      previous.set('WEBSITE_HOSTNAME', process.env['WEBSITE_HOSTNAME']);
+      process.env['WEBSITE_HOSTNAME'] = new URL(host.url).host;
+    }
     if (options.runQueueTriggers === true) {
       queueRunner = await startQueueRunner({
         registrations: app.functions,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import type { BindingMetadata, FunctionRegistration } from '../../local-host/registry';
 import { captureFunctionRegistrations, triggerOf } from '../../local-host/registry';
-import { PROJECT_ROOT } from './bicep';
+import { PROJECT_ROOT } from './bicep-cli';
 
 /**
  * The app's function registrations, captured from src/functions/* the way the Functions worker sees

@@ -1,18 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type * as FunctionsCore from '../../local-host/functions-core';
-import { loadFunctionApp } from '../../local-host/registry';
 import { APP_SETTING_NAMES, loadConfig } from '../../src/config';
-import { captureAppFunctions } from './app-registrations';
-import { PROJECT_ROOT, readInfra, statementsOf } from './bicep';
-
-jest.mock('@azure/functions-core', () => jest.requireActual<typeof FunctionsCore>('../../local-host/functions-core'), { virtual: true });
+import { describeWithTool } from '../helpers/system-tools';
+import type { ArmTemplate } from './bicep-cli';
+import { compileMain, PROJECT_ROOT, readInfra } from './bicep-cli';
 
 const azureYaml = readFileSync(join(PROJECT_ROOT, 'azure.yaml'), 'utf8');
-const outputs = statementsOf(readInfra('main.bicep'), 'output').map((output) => output.name);
+const deployDoc = readFileSync(join(PROJECT_ROOT, 'docs', 'deploy.md'), 'utf8');
 
 describe('azure.yaml', () => {
   it('deploys one TypeScript function service, built locally from the staged package folder', () => {
@@ -40,45 +37,17 @@ describe('azure.yaml', () => {
     expect(azureYaml).toMatch(/postdeploy:\n {4}posix:\n {6}shell: sh\n {6}run: \.\/infra\/hooks\/postdeploy\.sh/);
     expect(azureYaml).toMatch(/postdeploy:[\s\S]*windows:\n {6}shell: pwsh\n {6}run: \.\/infra\/hooks\/postdeploy\.ps1/);
   });
+
+  it('does not claim that azd provisions before it packages (azd up may package first, or alongside)', () => {
+    // cli/azd/cmd/up.go in Azure/azure-dev: `azd up` is one graph in which packaging can overlap
+    // provisioning; its documented default order is package, provision, deploy.
+    for (const text of [azureYaml, deployDoc]) expect(text).not.toMatch(/provision[^\n]*(→|->|then)[^\n]*package/i);
+  });
 });
 
-describe('the deployment package (infra/hooks/package-app.mjs)', () => {
-  let project: string;
-  let staged: string;
-  let npmOutput: string;
-
-  beforeAll(() => {
-    // A copy of the project as azd leaves it after `npm run build`, so the working tree is untouched.
-    project = mkdtempSync(join(tmpdir(), 'package-app-'));
-    for (const file of ['package.json', 'package-lock.json', 'host.json', '.funcignore']) cpSync(join(PROJECT_ROOT, file), join(project, file));
-    mkdirSync(join(project, 'infra', 'hooks'), { recursive: true });
-    cpSync(join(PROJECT_ROOT, 'infra', 'hooks', 'package-app.mjs'), join(project, 'infra', 'hooks', 'package-app.mjs'));
-    const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(PROJECT_ROOT, 'tsconfig.build.json'), '--outDir', join(project, 'dist')], {
-      encoding: 'utf8',
-    });
-    if (tsc.status !== 0) throw new Error(`tsc failed: ${tsc.stdout}${tsc.stderr}`);
-
-    const run = spawnSync(process.execPath, [join(project, 'infra', 'hooks', 'package-app.mjs')], { cwd: project, encoding: 'utf8' });
-    npmOutput = `${run.stdout}${run.stderr}`;
-    if (run.status !== 0) throw new Error(`package-app failed: ${npmOutput}`);
-    staged = join(project, 'dist', 'azure-package');
-  }, 180_000);
-  afterAll(() => rmSync(project, { recursive: true, force: true }));
-
-  it('holds only what the host runs: dist/src, host.json, package.json and production node_modules', () => {
-    expect(readdirSync(staged).sort()).toEqual(['.funcignore', 'dist', 'host.json', 'node_modules', 'package-lock.json', 'package.json']);
-    expect(readdirSync(join(staged, 'dist'))).toEqual(['src']);
-    expect(readdirSync(join(staged, 'dist', 'src', 'functions')).filter((name) => name.endsWith('.map'))).toEqual([]);
-
-    const manifest = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-    for (const name of Object.keys(manifest.dependencies)) expect([name, existsSync(join(staged, 'node_modules', name))]).toEqual([name, true]);
-    for (const name of Object.keys(manifest.devDependencies)) expect([name, existsSync(join(staged, 'node_modules', name))]).toEqual([name, false]);
-  });
-
-  it('loads on its own and registers the same functions as the source', () => {
-    const packaged = loadFunctionApp(staged, (file) => jest.requireActual(file));
-    expect(packaged.files.every((file) => file.startsWith(staged))).toBe(true);
-    expect(packaged.functions.map((fn) => fn.name).sort()).toEqual(captureAppFunctions().map((fn) => fn.name).sort());
+describe('docs/deploy.md', () => {
+  it('does not ask for AZURE_PRINCIPAL_TYPE, which azd fills from the signed-in principal itself', () => {
+    expect(deployDoc).not.toMatch(/azd env set AZURE_PRINCIPAL_TYPE/);
   });
 });
 
@@ -123,10 +92,17 @@ describe('write-local-settings.mjs (postprovision)', () => {
     expect(Object.keys(settings).filter((name) => /KEY/.test(name))).toEqual([]);
   });
 
-  it('reads only Bicep outputs', () => {
-    const read = [...readFileSync(script, 'utf8').matchAll(/: '([A-Z][A-Z0-9_]+)',/g)].map((match) => match[1] ?? '');
-    expect(read.length).toBeGreaterThan(5);
-    expect(read.filter((name) => !outputs.includes(name))).toEqual([]);
+  describeWithTool('bicep', 'write-local-settings.mjs and the Bicep outputs', (bicep) => {
+    let template: ArmTemplate;
+    beforeAll(async () => {
+      ({ template } = await compileMain(bicep));
+    }, 120_000);
+
+    it('reads only Bicep outputs', () => {
+      const read = [...readFileSync(script, 'utf8').matchAll(/: '([A-Z][A-Z0-9_]+)',/g)].map((match) => match[1] ?? '');
+      expect(read.length).toBeGreaterThan(5);
+      expect(read.filter((name) => !(name in template.outputs))).toEqual([]);
+    });
   });
 
   it('fails when provisioning outputs are missing', () => {

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import type * as FunctionsCore from '../../local-host/functions-core';
 import type { FunctionRegistration } from '../../local-host/registry';
 import { httpFunctions, triggerOf } from '../../local-host/registry';
+import { describeWithTool } from '../helpers/system-tools';
 import { captureAppFunctions } from './app-registrations';
-import { objectVariable, PROJECT_ROOT, readInfra, statementNamed, stringLiteral } from './bicep';
+import { azdEnvironment, compileMain, PROJECT_ROOT, snapshotFor } from './bicep-cli';
+import { Deployment } from './deployment';
 
 jest.mock('@azure/functions-core', () => jest.requireActual<typeof FunctionsCore>('../../local-host/functions-core'), { virtual: true });
 
-const main = readInfra('main.bicep');
-const storageNames = objectVariable(main, 'storageNames');
 const registrations = captureAppFunctions();
 const byName = new Map(registrations.map((registration) => [registration.name, registration]));
 
@@ -21,10 +21,6 @@ function requireFunction(name: string, why: string): FunctionRegistration {
     throw new Error(`Function "${name}" is not registered by src/functions/* (found: ${[...byName.keys()].join(', ')}). ${why}`);
   }
   return registration;
-}
-
-function output(name: string): string {
-  return statementNamed(main, 'output', name).rest;
 }
 
 describe('function names shared by the code, the Bicep and the postdeploy hook', () => {
@@ -44,24 +40,6 @@ describe('function names shared by the code, the Bicep and the postdeploy hook',
     expect(triggerOf(inbox).binding).toMatchObject({ type: 'blobTrigger', source: 'EventGrid', path: '%INBOX_CONTAINER%/{name}', connection: 'ImagesStorage' });
   });
 
-  it('subscribes the one Event Grid blob trigger the app registers, under the container it watches', () => {
-    const eventGridTriggers = registrations.filter((registration) => {
-      const { binding } = triggerOf(registration);
-      return binding.type === 'blobTrigger' && binding['source'] === 'EventGrid';
-    });
-    const subscribed = stringLiteral(statementNamed(main, 'var', 'inboxFunctionName').rest.replace(/^=\s*/, ''));
-    if (eventGridTriggers.length === 0) {
-      throw new Error(`No function registers an Event Grid-sourced blob trigger; infra/main.bicep (inboxFunctionName) and postdeploy.sh expect "${subscribed}".`);
-    }
-    expect(eventGridTriggers.map((registration) => registration.name)).toEqual([subscribed]);
-
-    // The hook reads these outputs: the function name and the container behind %INBOX_CONTAINER%.
-    expect(output('INBOX_FUNCTION_NAME')).toBe('string = inboxFunctionName');
-    expect(output('INBOX_CONTAINER')).toBe('string = storageNames.inbox');
-    expect(objectVariable(main, 'baseAppSettings').get('INBOX_CONTAINER')).toBe('storageNames.inbox');
-    expect(stringLiteral(storageNames.get('inbox') ?? '')).toBe('inbox');
-  });
-
   it('keeps the HTTP functions the docs call', () => {
     const routes = new Map(httpFunctions(registrations).map((fn) => [fn.route, fn]));
     expect(routes.get('images/generations')).toMatchObject({ name: 'images-generate', methods: ['POST'], authLevel: 'function' });
@@ -71,5 +49,28 @@ describe('function names shared by the code, the Bicep and the postdeploy hook',
     const called = [...docs.matchAll(/\/api\/([a-z0-9/-]+)/g)].map((match) => match[1] ?? '');
     expect(called.length).toBeGreaterThan(0);
     expect(called.filter((route) => !routes.has(route))).toEqual([]);
+  });
+});
+
+describeWithTool('bicep', 'the function the postdeploy hook subscribes (bicep snapshot)', (bicep) => {
+  let deployed: Deployment;
+  beforeAll(async () => {
+    const { template } = await compileMain(bicep);
+    const environment = azdEnvironment();
+    const result = await snapshotFor(bicep, template, environment);
+    if (!result.ok) throw new Error(`bicep snapshot failed:\n${result.run.stderr}`);
+    deployed = new Deployment(result.snapshot, environment.principal.id);
+  }, 120_000);
+
+  it('is the one Event Grid blob trigger the app registers, on the container it watches', () => {
+    const eventGridTriggers = registrations.filter((registration) => {
+      const { binding } = triggerOf(registration);
+      return binding.type === 'blobTrigger' && binding['source'] === 'EventGrid';
+    });
+    const outputs = deployed.outputs();
+    expect(eventGridTriggers.map((registration) => registration.name)).toEqual([outputs['INBOX_FUNCTION_NAME']]);
+    // The hook reads these outputs: the function name and the container behind %INBOX_CONTAINER%.
+    expect(outputs['INBOX_CONTAINER']).toBe(deployed.appSettings()['INBOX_CONTAINER']);
+    expect(outputs['INBOX_CONTAINER']).toBe('inbox');
   });
 });

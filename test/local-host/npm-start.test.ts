@@ -1,61 +1,66 @@
-import type { ChildProcess } from 'node:child_process';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { BlobServiceClient } from '@azure/storage-blob';
 
-import { devStorageConnectionString } from '../../local-host/azurite';
 import { getFreePort } from '../../local-host/ports';
 import { readJsonBlob } from '../helpers/blobs';
 import { makePng } from '../helpers/images';
+import type { NpmStartProcess, StackPorts } from '../helpers/npm-start';
+import { buildOnce, copyProjectForStart, freeStackPorts, startLikeNpmStart } from '../helpers/npm-start';
 import { pollLikePowerAutomate } from '../helpers/power-automate';
 
 // The README's first command, as a user runs it: the compiled local host starts Azurite, the
 // emulator and every trigger (HTTP, queue, blob), and the three product paths work through it.
 
-const PROJECT_ROOT = join(__dirname, '..', '..');
 const FUNCTION_KEY = 'npm-start-test-key';
 
 describe('npm start (dist/local-host/main.js)', () => {
-  let child: ChildProcess | undefined;
-  let output = '';
+  let stack: NpmStartProcess | undefined;
+  let ports: StackPorts;
+  let stateDir: string;
   let apiUrl = '';
-  let blobEndpoint = '';
+  let connectionString = '';
 
   beforeAll(async () => {
-    execFileSync('npm', ['run', '-s', 'build'], { cwd: PROJECT_ROOT, stdio: 'ignore' });
-    const [port, emulatorPort] = [await getFreePort(), await getFreePort()];
-    child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'local-host', 'main.js')], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, PORT: String(port), EMULATOR_PORT: String(emulatorPort), LOCAL_FUNCTION_KEY: FUNCTION_KEY, AZURITE_DATA: 'memory', JOBS_RETRY_AFTER_SECONDS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    await buildOnce();
+    const free = await freeStackPorts();
+    ports = free.ports;
+    stateDir = mkdtempSync(join(tmpdir(), 'npm-start-state-'));
+    stack = await startLikeNpmStart({
+      env: { ...free.env, LOCAL_STATE_DIR: stateDir, LOCAL_FUNCTION_KEY: FUNCTION_KEY, AZURITE_DATA: 'memory', JOBS_RETRY_AFTER_SECONDS: '1' },
     });
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    const deadline = Date.now() + 60_000;
-    while (!output.includes('ready on')) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not get ready:\n${output}`);
-      await sleep(100);
-    }
-    apiUrl = /ready on (\S+)/.exec(output)?.[1] ?? '';
-    blobEndpoint = /Azurite \(pid \d+\) blob (\S+),/.exec(output)?.[1] ?? '';
-  }, 120_000);
+    apiUrl = /ready on (\S+)/.exec(stack.output())?.[1] ?? '';
+    connectionString = /^ {2}storage: (\S+)$/m.exec(stack.output())?.[1] ?? '';
+  }, 180_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stack?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
   });
 
   const headers = { 'x-functions-key': FUNCTION_KEY, 'content-type': 'application/json' };
 
   it('lists every function, with the queue and blob triggers it runs', () => {
-    for (const name of ['images-generate', 'images-edit', 'jobs-get', 'jobs-worker', 'jobs-poison', 'inbox-edit', 'health-get']) expect(output).toContain(`${name}:`);
-    expect(output).not.toContain('not run by the local host');
+    for (const name of ['images-generate', 'images-edit', 'jobs-get', 'jobs-worker', 'jobs-poison', 'inbox-edit', 'health-get']) expect(stack?.output()).toContain(`${name}:`);
+    expect(stack?.output()).not.toContain('not run by the local host');
+  });
+
+  it("runs Azurite on the ports asked for, reports them, and prints a storage connection string that reaches it", async () => {
+    for (const port of [ports.blob, ports.queue, ports.table]) expect(stack?.output()).toContain(`http://127.0.0.1:${port}/devstoreaccount1`);
+    expect(connectionString).toContain(`BlobEndpoint=http://127.0.0.1:${ports.blob}/devstoreaccount1`);
+
+    const containers: string[] = [];
+    for await (const container of BlobServiceClient.fromConnectionString(connectionString).listContainers()) containers.push(container.name);
+    expect(containers).toEqual(expect.arrayContaining(['images', 'inbox', 'outputs', 'jobs']));
+  });
+
+  it('writes where it runs, its key and its storage into LOCAL_STATE_DIR for the project CLI', () => {
+    const running: unknown = JSON.parse(readFileSync(join(stateDir, 'running-stack.json'), 'utf8'));
+
+    expect(running).toMatchObject({ pid: stack?.child.pid, appUrl: apiUrl.replace(/\/api$/, ''), functionKey: FUNCTION_KEY, storageConnectionString: connectionString });
   });
 
   it('generates an image and links to it', async () => {
@@ -76,9 +81,7 @@ describe('npm start (dist/local-host/main.js)', () => {
   });
 
   it('edits an image uploaded to the inbox', async () => {
-    const storage = BlobServiceClient.fromConnectionString(
-      devStorageConnectionString({ blobEndpoint, queueEndpoint: blobEndpoint, tableEndpoint: blobEndpoint }),
-    );
+    const storage = BlobServiceClient.fromConnectionString(connectionString);
     const upload = await storage
       .getContainerClient('inbox')
       .getBlockBlobClient('smoke/photo.png')
@@ -87,9 +90,60 @@ describe('npm start (dist/local-host/main.js)', () => {
 
     const deadline = Date.now() + 20_000;
     while (!(await manifest.exists())) {
-      if (Date.now() > deadline) throw new Error(`no manifest:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`no manifest:\n${stack?.output() ?? ''}`);
       await sleep(100);
     }
     expect(await readJsonBlob<{ status: string }>(manifest)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('removes its running-stack.json when it stops', async () => {
+    await stack?.stop();
+
+    expect(existsSync(join(stateDir, 'running-stack.json'))).toBe(false);
+  });
+});
+
+describe('npm start and EMULATOR_PORT', () => {
+  let project: ReturnType<typeof copyProjectForStart> | undefined;
+  let stack: NpmStartProcess | undefined;
+
+  beforeAll(() => buildOnce(), 180_000);
+
+  afterEach(async () => {
+    await stack?.stop();
+    project?.remove();
+    stack = undefined;
+    project = undefined;
+  });
+
+  it("starts the emulator on EMULATOR_PORT even when local.settings.json names the emulator's usual address", async () => {
+    const example = JSON.parse(readFileSync(join(__dirname, '..', '..', 'local.settings.example.json'), 'utf8')) as { Values: Record<string, string> };
+    const settingsPort = await getFreePort();
+    project = copyProjectForStart({ ...example, Values: { ...example.Values, AZURE_OPENAI_ENDPOINT: `http://127.0.0.1:${settingsPort}` } });
+    const { env, ports } = await freeStackPorts();
+
+    stack = await startLikeNpmStart({
+      projectRoot: project.root,
+      env: { ...env, LOCAL_STATE_DIR: join(project.root, '.azurite'), LOCAL_FUNCTION_KEY: FUNCTION_KEY, AZURITE_DATA: 'memory' },
+    });
+    const apiUrl = /ready on (\S+)/.exec(stack.output())?.[1] ?? '';
+    const response = await fetch(`${apiUrl}/images/generations`, { method: 'POST', headers: { 'x-functions-key': FUNCTION_KEY, 'content-type': 'application/json' }, body: '{"prompt":"a fox"}' });
+
+    expect(stack.output()).toContain(`emulator on http://127.0.0.1:${ports.emulator}`);
+    expect(stack.output()).toMatch(/EMULATOR_PORT.*local\.settings\.json/);
+    expect(response.status).toBe(200);
+  });
+
+  it('says why EMULATOR_PORT is ignored when AZURE_OPENAI_ENDPOINT names a real resource', async () => {
+    const { env } = await freeStackPorts();
+    const stateDir = mkdtempSync(join(tmpdir(), 'npm-start-state-'));
+    project = { root: stateDir, remove: () => rmSync(stateDir, { recursive: true, force: true }) };
+
+    stack = await startLikeNpmStart({
+      env: { ...env, LOCAL_STATE_DIR: stateDir, AZURITE_DATA: 'memory', AZURE_OPENAI_ENDPOINT: 'https://example.openai.azure.com', AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5' },
+    });
+
+    expect(stack.output()).toMatch(/EMULATOR_PORT=\d+ is ignored: AZURE_OPENAI_ENDPOINT/);
+    expect(stack.output()).not.toContain('emulator on');
   });
 });

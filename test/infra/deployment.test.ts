@@ -1,0 +1,358 @@
+import type * as FunctionsCore from '../../local-host/functions-core';
+import { APP_SETTING_NAMES, loadConfig } from '../../src/config';
+import { describeWithTool } from '../helpers/system-tools';
+import { evaluate } from './arm-expressions';
+import { captureAppFunctions, settingReferences, triggered } from './app-registrations';
+import type { ArmTemplate, AzdEnvironment, SnapshotResult } from './bicep-cli';
+import { azdEnvironment, compileMain, snapshotFor } from './bicep-cli';
+import type { RoleGrant } from './deployment';
+import { allStrings, BUILT_IN_ROLES, Deployment } from './deployment';
+
+jest.mock('@azure/functions-core', () => jest.requireActual<typeof FunctionsCore>('../../local-host/functions-core'), { virtual: true });
+
+/**
+ * Settings the Functions host (or the platform) reads itself; src/config.ts never sees them, so
+ * they cannot be in APP_SETTING_NAMES. Each one says why it is set.
+ */
+const HOST_OWNED = new Map<string, string>([
+  ['AzureWebJobsStorage__blobServiceUri', "the host's own storage, identity-based (leases, keys, blob receipts)"],
+  ['AzureWebJobsStorage__queueServiceUri', "the host's own queues (e.g. blob trigger bookkeeping)"],
+  ['AzureWebJobsStorage__tableServiceUri', "the host's own tables (diagnostic events)"],
+  ['AzureWebJobsStorage__credential', 'authenticate AzureWebJobsStorage with a managed identity'],
+  ['AzureWebJobsStorage__clientId', 'which managed identity: the user-assigned one'],
+  ['ImagesStorage__credential', 'authenticate the ImagesStorage trigger connection (queue and blob triggers) with a managed identity'],
+  ['ImagesStorage__clientId', 'which managed identity the host uses for ImagesStorage'],
+  ['APPLICATIONINSIGHTS_CONNECTION_STRING', 'where the host sends telemetry'],
+  ['APPLICATIONINSIGHTS_AUTHENTICATION_STRING', 'Entra auth for telemetry: local auth is off on the component'],
+]);
+
+const EXISTING_ENDPOINT = 'https://contoso-images.openai.azure.com';
+const EXISTING_KEY = 'sample-existing-endpoint-key-0123456789';
+
+/** The parameter sets that change what is deployed. */
+const ENVIRONMENTS = {
+  'managed identity, new Azure OpenAI (the defaults)': azdEnvironment(),
+  'Key Vault key, new Azure OpenAI': azdEnvironment({ AZURE_OPENAI_AUTH: 'key' }),
+  'managed identity, existing endpoint': azdEnvironment({
+    AZURE_OPENAI_EXISTING_ENDPOINT: EXISTING_ENDPOINT,
+    AZURE_OPENAI_MODEL: 'gpt-image-1.5',
+    AZURE_OPENAI_DEPLOYMENT_NAME: 'images',
+  }),
+  'Key Vault key, existing endpoint': azdEnvironment({
+    AZURE_OPENAI_AUTH: 'key',
+    AZURE_OPENAI_EXISTING_ENDPOINT: EXISTING_ENDPOINT,
+    AZURE_OPENAI_EXISTING_API_KEY: EXISTING_KEY,
+    AZURE_OPENAI_MODEL: 'gpt-image-1.5',
+    AZURE_OPENAI_DEPLOYMENT_NAME: 'images',
+  }),
+  // A pipeline signed in as a service principal; the AZURE_PRINCIPAL_TYPE someone set is ignored by azd.
+  'a pipeline (service principal)': azdEnvironment({ AZURE_PRINCIPAL_TYPE: 'User' }, { id: '5c0a7e11-2b9d-4f3a-8c6e-1d2f3a4b5c6d', type: 'ServicePrincipal' }),
+} satisfies Record<string, AzdEnvironment>;
+type EnvironmentName = keyof typeof ENVIRONMENTS;
+const KEY_MODES: EnvironmentName[] = ['Key Vault key, new Azure OpenAI', 'Key Vault key, existing endpoint'];
+const ALL = Object.keys(ENVIRONMENTS) as EnvironmentName[];
+
+describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infra/main.bicep)', (bicep) => {
+  let template: ArmTemplate;
+  const deployments = new Map<EnvironmentName, Deployment>();
+  const deployment = (name: EnvironmentName): Deployment => {
+    const found = deployments.get(name);
+    if (!found) throw new Error(`no snapshot for ${name}`);
+    return found;
+  };
+
+  beforeAll(async () => {
+    template = (await compileMain(bicep)).template;
+    const results = await Promise.all(ALL.map(async (name) => [name, await snapshotFor(bicep, template, ENVIRONMENTS[name])] as const));
+    for (const [name, result] of results) deployments.set(name, new Deployment(snapshotOrThrow(name, result), ENVIRONMENTS[name].principal.id));
+  }, 180_000);
+
+  describe('role assignments', () => {
+    const app = (role: string, scope: string): RoleGrant => ({ principal: 'app', principalType: 'ServicePrincipal', role, scope });
+    const developer = (role: string, scope: string, principalType = 'User'): RoleGrant => ({ principal: 'developer', principalType, role, scope });
+    const appAndDeveloper = (role: string, scope: string) => [app(role, scope), developer(role, scope)];
+    const images = 'Microsoft.Storage/storageAccounts/stimg<token>';
+    const containers = ['images', 'inbox', 'outputs', 'jobs'].map((name) => `${images}/blobServices/default/containers/${name}`);
+    const storageGrants = [
+      app('Storage Blob Data Owner', 'Microsoft.Storage/storageAccounts/stfn<token>'),
+      app('Storage Queue Data Contributor', 'Microsoft.Storage/storageAccounts/stfn<token>'),
+      app('Storage Table Data Contributor', 'Microsoft.Storage/storageAccounts/stfn<token>'),
+      ...appAndDeveloper('Storage Blob Delegator', images),
+      ...appAndDeveloper('Storage Queue Data Contributor', images),
+      ...containers.flatMap((container) => appAndDeveloper('Storage Blob Data Contributor', container)),
+      app('Monitoring Metrics Publisher', 'Microsoft.Insights/components/appi-<token>'),
+      { principal: 'event-grid', principalType: 'ServicePrincipal', role: 'Storage Blob Data Contributor', scope: `${images}/blobServices/default/containers/eventgrid-deadletters` },
+    ];
+    const openAiGrants = appAndDeveloper('Cognitive Services OpenAI User', 'Microsoft.CognitiveServices/accounts/oai-<token>');
+    const secretGrant = app('Key Vault Secrets User', 'Microsoft.KeyVault/vaults/kv-<token>/secrets/azure-openai-api-key');
+    const sorted = (grants: RoleGrant[]) => [...grants].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+    it('grants the least the app and the developer need: data roles per container, the host account only to the app', () => {
+      expect(sorted(deployment('managed identity, new Azure OpenAI (the defaults)').roleGrants())).toEqual(sorted([...storageGrants, ...openAiGrants]));
+    });
+
+    it('lets only the app read the Azure OpenAI key in Key Vault, and only that secret', () => {
+      expect(sorted(deployment('Key Vault key, new Azure OpenAI').roleGrants())).toEqual(sorted([...storageGrants, ...openAiGrants, secretGrant]));
+      expect(sorted(deployment('Key Vault key, existing endpoint').roleGrants())).toEqual(sorted([...storageGrants, secretGrant]));
+    });
+
+    it('grants nothing on an existing Azure OpenAI resource, which it does not know', () => {
+      expect(sorted(deployment('managed identity, existing endpoint').roleGrants())).toEqual(sorted(storageGrants));
+    });
+
+    it('gives a pipeline its data roles as the service principal azd signed in with, whatever AZURE_PRINCIPAL_TYPE says', () => {
+      const grants = deployment('a pipeline (service principal)').roleGrants().filter((grant) => grant.principal === 'developer');
+      expect(grants.length).toBeGreaterThan(0);
+      expect(new Set(grants.map((grant) => grant.principalType))).toEqual(new Set(['ServicePrincipal']));
+    });
+
+    it('grants every role of infra/roles.json in some deployment, and no other', () => {
+      const used = new Set(ALL.flatMap((name) => deployment(name).roleGrants().map((grant) => grant.role)));
+      expect([...used].sort()).toEqual(Object.keys(BUILT_IN_ROLES).sort());
+    });
+
+    it.each(ALL)('names every role assignment uniquely (%s)', (name) => {
+      const ids = deployment(name)
+        .resources('Microsoft.Authorization/roleAssignments')
+        .map((assignment) => assignment.id);
+      expect(new Set(ids).size).toBe(ids.length);
+    });
+  });
+
+  describe('app settings', () => {
+    it.each(ALL)('sets only settings src/config.ts reads (APP_SETTING_NAMES) or the Functions host owns (%s)', (name) => {
+      const known = new Set<string>([...APP_SETTING_NAMES, ...HOST_OWNED.keys()]);
+      const settings = Object.keys(deployment(name).appSettings());
+      expect(settings.filter((setting) => !known.has(setting))).toEqual([]);
+      expect([...HOST_OWNED.keys()].filter((setting) => !settings.includes(setting))).toEqual([]);
+    });
+
+    it('keeps the host-owned list apart from the settings the app reads', () => {
+      expect([...HOST_OWNED.keys()].filter((name) => (APP_SETTING_NAMES as readonly string[]).includes(name))).toEqual([]);
+    });
+
+    it.each(ALL)('gives the app a configuration its own parser accepts, identity-based (%s)', (name) => {
+      const deployed = deployment(name);
+      const settings = deployed.appSettings();
+      const config = loadConfig(settings);
+      const identity = deployed.only('Microsoft.ManagedIdentity/userAssignedIdentities');
+      const images = deployed.only('Microsoft.Storage/storageAccounts', 'stimg');
+
+      expect(config.managedIdentityClientId).toBe(settings['AZURE_CLIENT_ID']);
+      expect(settings['AZURE_CLIENT_ID']).toBe(settings['AzureWebJobsStorage__clientId']);
+      expect(identity.id).toContain(`/id-${deployed.resourceToken}`);
+      expect(config.storage.connection).toEqual({
+        kind: 'identity',
+        blobServiceUri: `https://${images.name}.blob.core.windows.net`,
+        queueServiceUri: `https://${images.name}.queue.core.windows.net`,
+      });
+      expect(config.openai.auth.mode).toBe(KEY_MODES.includes(name) ? 'key' : 'managed-identity');
+    });
+
+    it('points the app at the Azure OpenAI account it creates, or at the existing endpoint, with the model deployed', () => {
+      const created = loadConfig(deployment('managed identity, new Azure OpenAI (the defaults)').appSettings());
+      expect(created.openai.endpoint).toBe(`https://oai-${deployment('managed identity, new Azure OpenAI (the defaults)').resourceToken}.openai.azure.com`);
+      expect([...created.openai.deployments]).toEqual([['gpt-image-2', 'gpt-image-2']]);
+
+      const existing = loadConfig(deployment('managed identity, existing endpoint').appSettings());
+      expect(existing.openai.endpoint).toBe(EXISTING_ENDPOINT);
+      expect([...existing.openai.deployments]).toEqual([['gpt-image-1.5', 'images']]);
+      expect(existing.openai.defaultModel).toBe('gpt-image-1.5');
+      expect(deployment('managed identity, existing endpoint').resources('Microsoft.CognitiveServices/accounts')).toEqual([]);
+    });
+
+    it.each(KEY_MODES)('hands the API key over only as a Key Vault reference to the secret it stores (%s)', (name) => {
+      const deployed = deployment(name);
+      const settings = deployed.appSettings();
+      const secret = deployed.only('Microsoft.KeyVault/vaults/secrets');
+      const [vault, secretName] = secret.name.split('/');
+
+      expect(settings['AZURE_OPENAI_API_KEY']).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault}.vault.azure.net/secrets/${secretName})`);
+      // The platform resolves the reference with the app's identity, which has no system-assigned twin.
+      const site = deployed.only('Microsoft.Web/sites');
+      expect(site.properties?.['keyVaultReferenceIdentity']).toBe(deployed.only('Microsoft.ManagedIdentity/userAssignedIdentities').id);
+    });
+
+    it('keeps the API key out of the settings in managed identity mode', () => {
+      for (const name of ALL.filter((candidate) => !KEY_MODES.includes(candidate))) {
+        expect([name, deployment(name).appSettings()['AZURE_OPENAI_API_KEY']]).toEqual([name, undefined]);
+      }
+    });
+
+    it('names the containers and the job queue as the config defaults do, and creates them', () => {
+      const deployed = deployment('managed identity, new Azure OpenAI (the defaults)');
+      const config = loadConfig(deployed.appSettings());
+      const defaults = loadConfig({ AZURE_OPENAI_ENDPOINT: 'https://x.openai.azure.com', AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-2', ImagesStorage: 'UseDevelopmentStorage=true' });
+      const images = deployed.only('Microsoft.Storage/storageAccounts', 'stimg').name;
+
+      expect(config.storage.containers).toEqual(defaults.storage.containers);
+      expect(config.storage.queues).toEqual(defaults.storage.queues);
+      const containers = deployed.resources('Microsoft.Storage/storageAccounts/blobServices/containers').map((container) => container.name);
+      for (const container of Object.values(config.storage.containers)) expect(containers).toContain(`${images}/default/${container}`);
+      const queues = deployed.resources('Microsoft.Storage/storageAccounts/queueServices/queues').map((queue) => queue.name);
+      expect(queues).toEqual(Object.values(config.storage.queues).map((queue) => `${images}/default/${queue}`));
+    });
+
+    describe('and the functions the app registers', () => {
+      const registrations = captureAppFunctions();
+
+      it('sets every app setting a binding refers to with %NAME%', () => {
+        const settings = deployment('managed identity, new Azure OpenAI (the defaults)').appSettings();
+        const missing = registrations.flatMap((registration) =>
+          settingReferences(registration)
+            .filter((name) => settings[name] === undefined)
+            .map((name) => `${registration.name}: %${name}%`),
+        );
+        expect(missing).toEqual([]);
+      });
+
+      it('gives every queue and blob trigger connection identity-based settings for its service', () => {
+        const deployed = deployment('managed identity, new Azure OpenAI (the defaults)');
+        const settings = deployed.appSettings();
+        const clientId = settings['AZURE_CLIENT_ID'];
+        const problems: string[] = [];
+        for (const { name, binding } of [...triggered(registrations, 'queueTrigger'), ...triggered(registrations, 'blobTrigger')]) {
+          const connection = typeof binding['connection'] === 'string' ? binding['connection'] : 'AzureWebJobsStorage';
+          const service = String(binding['type']).toLowerCase() === 'queuetrigger' ? 'queueServiceUri' : 'blobServiceUri';
+          const expected: Record<string, string | undefined> = { [service]: undefined, credential: 'managedidentity', clientId };
+          for (const [suffix, value] of Object.entries(expected)) {
+            const actual = settings[`${connection}__${suffix}`];
+            if (actual === undefined || (value !== undefined && actual !== value)) problems.push(`${name}: ${connection}__${suffix} is ${actual ?? 'not set'}`);
+          }
+        }
+        expect(problems).toEqual([]);
+      });
+    });
+  });
+
+  describe('the Flex Consumption Function App', () => {
+    it('runs Node 22 on an FC1 Linux plan, pulling its package from the host account with its identity', () => {
+      const deployed = deployment('managed identity, new Azure OpenAI (the defaults)');
+      const plan = deployed.only('Microsoft.Web/serverfarms');
+      const site = deployed.only('Microsoft.Web/sites');
+      const identity = deployed.only('Microsoft.ManagedIdentity/userAssignedIdentities');
+      const host = deployed.only('Microsoft.Storage/storageAccounts', 'stfn');
+
+      expect(plan).toMatchObject({ sku: { name: 'FC1', tier: 'FlexConsumption' }, properties: { reserved: true } });
+      expect(site).toMatchObject({
+        kind: 'functionapp,linux',
+        identity: { type: 'UserAssigned', userAssignedIdentities: { [identity.id]: {} } },
+        tags: { 'azd-env-name': 'dev', 'azd-service-name': 'api' },
+        properties: { serverFarmId: plan.id, httpsOnly: true },
+      });
+      expect(Object.keys(site.identity?.['userAssignedIdentities'] as object)).toEqual([identity.id]);
+      expect(site.properties?.['keyVaultReferenceIdentity']).toBe(identity.id);
+      expect(evaluate(site.properties?.['functionAppConfig'])).toEqual({
+        deployment: {
+          storage: {
+            type: 'blobContainer',
+            value: `https://${host.name}.blob.core.windows.net/app-package`,
+            authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identity.id },
+          },
+        },
+        scaleAndConcurrency: { maximumInstanceCount: 100, instanceMemoryMB: 2048 },
+        runtime: { name: 'node', version: '22' },
+      });
+      expect(deployed.resources('Microsoft.Storage/storageAccounts/blobServices/containers').map((container) => container.name)).toContain(`${host.name}/default/app-package`);
+    });
+
+    it('sets none of the settings Flex Consumption rejects or ignores', () => {
+      for (const name of ALL) {
+        const settings = Object.keys(deployment(name).appSettings());
+        expect([name, settings.filter((setting) => /^(FUNCTIONS_WORKER_RUNTIME|FUNCTIONS_EXTENSION_VERSION|WEBSITE_RUN_FROM_PACKAGE|WEBSITE_CONTENT\w*|WEBSITE_NODE_DEFAULT_VERSION)$/.test(setting))]).toEqual([name, []]);
+      }
+    });
+
+    it('turns publishing passwords off (azd deploys with Entra tokens)', () => {
+      const policies = deployment('managed identity, new Azure OpenAI (the defaults)').resources('Microsoft.Web/sites/basicPublishingCredentialsPolicies');
+      expect(policies.map((policy) => [policy.name.split('/')[1], policy.properties])).toEqual([
+        ['ftp', { allow: false }],
+        ['scm', { allow: false }],
+      ]);
+    });
+  });
+
+  describe('Event Grid', () => {
+    it('puts a system topic with its own identity on the images account, and tells the postdeploy hook where it is', () => {
+      const deployed = deployment('managed identity, new Azure OpenAI (the defaults)');
+      const topic = deployed.only('Microsoft.EventGrid/systemTopics');
+      const images = deployed.only('Microsoft.Storage/storageAccounts', 'stimg');
+      const outputs = deployed.outputs();
+
+      expect(topic).toMatchObject({ identity: { type: 'SystemAssigned' }, properties: { source: images.id, topicType: 'Microsoft.Storage.StorageAccounts' } });
+      expect(outputs).toMatchObject({
+        EVENTGRID_SYSTEM_TOPIC_ID: topic.id,
+        EVENTGRID_SYSTEM_TOPIC_NAME: topic.name,
+        EVENTGRID_DEADLETTER_CONTAINER: 'eventgrid-deadletters',
+        AZURE_STORAGE_ACCOUNT_ID: images.id,
+        INBOX_CONTAINER: 'inbox',
+        INBOX_FUNCTION_NAME: 'inbox-edit',
+      });
+      // The subscription itself needs the running app's webhook key: the postdeploy hook makes it.
+      expect(deployed.resources('Microsoft.EventGrid/systemTopics/eventSubscriptions')).toEqual([]);
+    });
+  });
+
+  it.each(ALL)('uses only GA API versions (%s)', (name) => {
+    const previews = deployment(name).snapshot.predictedResources.filter((resource) => !/^\d{4}-\d{2}-\d{2}$/.test(resource.apiVersion));
+    expect(previews.map((resource) => `${resource.type}@${resource.apiVersion}`)).toEqual([]);
+  });
+
+  describe('secrets and shared keys', () => {
+    it.each(ALL)('refuses shared keys and anonymous access on every storage account (%s)', (name) => {
+      for (const account of deployment(name).resources('Microsoft.Storage/storageAccounts')) {
+        expect([account.name, account.properties]).toEqual([
+          account.name,
+          expect.objectContaining({ allowSharedKeyAccess: false, allowBlobPublicAccess: false, supportsHttpsTrafficOnly: true, minimumTlsVersion: 'TLS1_2' }),
+        ]);
+      }
+      for (const container of deployment(name).resources('Microsoft.Storage/storageAccounts/blobServices/containers')) {
+        expect([container.name, container.properties]).toEqual([container.name, { publicAccess: 'None' }]);
+      }
+    });
+
+    it('accepts Entra tokens only on Application Insights, and on Azure OpenAI unless key mode needs its key', () => {
+      for (const name of ALL) {
+        const deployed = deployment(name);
+        expect([name, deployed.only('Microsoft.Insights/components').properties?.['DisableLocalAuth']]).toEqual([name, true]);
+        for (const account of deployed.resources('Microsoft.CognitiveServices/accounts')) {
+          expect([name, account.properties?.['disableLocalAuth']]).toEqual([name, !KEY_MODES.includes(name)]);
+          expect([name, account.properties?.['customSubDomainName']]).toEqual([name, account.name]);
+        }
+        expect([name, deployed.appSettings()['APPLICATIONINSIGHTS_AUTHENTICATION_STRING']]).toEqual([name, `ClientId=${deployed.appSettings()['AZURE_CLIENT_ID']};Authorization=AAD`]);
+      }
+    });
+
+    it.each(ALL)('puts no key, SAS or password in an app setting or an output (%s)', (name) => {
+      const deployed = deployment(name);
+      const visible = [...allStrings(deployed.only('Microsoft.Web/sites/config').properties), ...allStrings(deployed.snapshot.outputs)];
+      expect(visible.filter((value) => /AccountKey=|SharedAccessSignature=|[?&]sig=|listKeys\(|password/i.test(value) || value.includes(EXISTING_KEY))).toEqual([]);
+    });
+
+    it('reads the key of the Azure OpenAI account it creates only into the Key Vault secret', () => {
+      const deployed = deployment('Key Vault key, new Azure OpenAI');
+      const withListKeys = deployed.snapshot.predictedResources.filter((resource) => allStrings(resource).some((value) => /listKeys\(/i.test(value)));
+      expect(withListKeys.map((resource) => resource.type)).toEqual(['Microsoft.KeyVault/vaults/secrets']);
+      expect(String(withListKeys[0]?.properties?.['value'])).toContain(`listKeys('${deployed.only('Microsoft.CognitiveServices/accounts').id}'`);
+    });
+
+    it('passes the key given for an existing endpoint only to the Key Vault secret, as a secure parameter', () => {
+      const deployed = deployment('Key Vault key, existing endpoint');
+      // Snapshots, like deployment history, never show a @secure() value: only where it goes.
+      expect(allStrings(deployed.snapshot).filter((value) => value.includes(EXISTING_KEY))).toEqual([]);
+      const using = deployed.snapshot.predictedResources.filter((resource) => allStrings(resource).some((value) => value.includes("parameters('openAiApiKey')")));
+      expect(using.map((resource) => resource.type)).toEqual(['Microsoft.KeyVault/vaults/secrets']);
+    });
+
+    it('keeps the Key Vault in RBAC mode with soft delete', () => {
+      const vault = deployment('Key Vault key, new Azure OpenAI').only('Microsoft.KeyVault/vaults');
+      expect(vault.properties).toMatchObject({ enableRbacAuthorization: true, enableSoftDelete: true });
+      expect(deployment('managed identity, new Azure OpenAI (the defaults)').resources('Microsoft.KeyVault/vaults')).toEqual([]);
+    });
+  });
+});
+
+function snapshotOrThrow(name: string, result: SnapshotResult) {
+  if (!result.ok) throw new Error(`bicep snapshot failed for "${name}":\n${result.run.stderr}${result.run.stdout}`);
+  return result.snapshot;
+}
