@@ -4,7 +4,8 @@
 // file and which has no dependencies. Why: a cold start pays for resolving and reading hundreds of
 // small files in node_modules and for parsing them whole; one minified file is read once, and the
 // package needs no node_modules at all. `@azure/functions-core` stays external: the Functions worker
-// provides it. Usage: `npm run bundle [-- --out <dir>]`; zip the folder's content to deploy it.
+// provides it. Usage: `npm run bundle [-- --out <dir>] [-- --no-source-map]`; zip the folder's content
+// to deploy it (without the source map, which is only for reading stack traces at home).
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outFlag = process.argv.indexOf('--out');
 const out = resolve(outFlag >= 0 && process.argv[outFlag + 1] ? process.argv[outFlag + 1] : join(root, 'dist', 'bundle'));
+const withSourceMap = !process.argv.includes('--no-source-map');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 const functionsDir = join(root, 'src', 'functions');
@@ -47,7 +49,7 @@ const result = await build({
   minify: true,
   // Class names appear in logs (AppError subclasses) and are compared nowhere; keep them readable.
   keepNames: true,
-  sourcemap: 'external',
+  sourcemap: withSourceMap ? 'external' : false,
   legalComments: 'external',
   external: ['@azure/functions-core'],
   // ES modules among the dependencies locate themselves with import.meta.url, which CommonJS lacks.
@@ -69,5 +71,6 @@ const size = (file) => statSync(join(out, file)).size;
 const inputs = Object.keys(result.metafile.inputs).length;
 console.log(
   `bundled ${functionFiles.length} function files and create-services (${inputs} modules) into ${relative(root, out)}/functions.js: ` +
-    `${(size('functions.js') / 1024).toFixed(0)} KiB, with host.json, package.json and functions.js.LEGAL.txt (the licences); functions.js.map stays out of the package (.funcignore)`,
+    `${(size('functions.js') / 1024).toFixed(0)} KiB, with host.json, package.json and functions.js.LEGAL.txt (the licences)` +
+    (withSourceMap ? '; functions.js.map is for reading stack traces, not for the package (.funcignore; or --no-source-map)' : ''),
 );
