@@ -14,7 +14,9 @@ import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas
 import { StorageJobQueue } from './adapters/storage-job-queue';
 import type { AppConfig } from './config';
 import { OPENAI_SCOPE } from './config';
+import { BackendRouter } from './domain/backend-router';
 import { ConfigurationError } from './domain/errors';
+import { RoutedImageModelClient } from './domain/routed-image-model';
 import type { Clock } from './domain/ports';
 import type { Services } from './services';
 
@@ -28,15 +30,31 @@ export function createServices(config: AppConfig): Services {
   };
 
   const { openai } = config;
-  const imageModel = new AzureOpenAIImagesClient({
-    endpoint: openai.endpoint,
-    apiFlavor: openai.apiFlavor,
-    apiVersion: openai.apiVersion,
-    auth: openai.auth.mode === 'key' ? openai.auth : { mode: 'token', credential: getCredential(), scope: OPENAI_SCOPE },
+  // One pool per process: connections to the upstream are reused across requests.
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: openai.timeoutInMs + 1_000, bodyTimeout: openai.timeoutInMs + 1_000 });
+  const backends = openai.backends.map(({ name, model, priority, weight, quota, endpoint, deployment, auth }) => ({
+    profile: { name, model, priority, weight, quota },
+    deployment,
+    client: new AzureOpenAIImagesClient({
+      endpoint,
+      apiFlavor: openai.apiFlavor,
+      apiVersion: openai.apiVersion,
+      auth: auth.mode === 'key' ? auth : { mode: 'token', credential: getCredential(), scope: OPENAI_SCOPE },
+      timeoutInMs: openai.timeoutInMs,
+      // One request per call: the routed client retries, on another deployment when it can.
+      maxRetries: 0,
+      dispatcher,
+    }),
+  }));
+  const imageModel = new RoutedImageModelClient({
+    backends,
+    router: new BackendRouter(
+      backends.map((backend) => backend.profile),
+      { clock },
+    ),
+    clock,
     timeoutInMs: openai.timeoutInMs,
     maxRetries: openai.maxRetries,
-    // One pool per process: connections to the upstream are reused across requests.
-    dispatcher: new Agent({ keepAliveTimeout: 30_000, headersTimeout: openai.timeoutInMs + 1_000, bodyTimeout: openai.timeoutInMs + 1_000 }),
   });
 
   const { connection } = config.storage;
@@ -67,6 +85,7 @@ export function createServices(config: AppConfig): Services {
   return {
     config,
     imageModel,
+    upstreamCapacity: imageModel,
     imageStore: imageStoreFor(container),
     outputStore: imageStoreFor(outputs),
     inbox: new BlobInboxStore(inbox),

@@ -1,11 +1,13 @@
 import type { AppConfig } from './config';
 import { loadConfig } from './config';
-import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InboxStore, InputImageStore, JobQueue } from './domain/ports';
+import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InboxStore, InputImageStore, JobQueue, UpstreamCapacity } from './domain/ports';
 
 /** Everything the handlers need, built once per process from the validated configuration. */
 export interface Services {
   readonly config: AppConfig;
   readonly imageModel: ImageModelClient;
+  /** Where the image model has room now, so that jobs wait in the queue instead of paying for a 429. */
+  readonly upstreamCapacity: UpstreamCapacity;
   readonly imageStore: ImageStore;
   /** Results of blob-triggered edits (the outputs container). */
   readonly outputStore: ImageStore;

@@ -47,7 +47,14 @@ describe('loadConfig', () => {
       maxEditMaskBytes: 4 * 1024 * 1024,
       maxEditBodyBytes: 100 * 1024 * 1024,
     });
-    expect(config.jobs).toEqual({ retryAfterSeconds: 10, maxRunInMs: 15 * 60_000, idempotencyWindowInMs: 24 * 3_600_000, tokenSecrets: [] });
+    expect(config.jobs).toEqual({
+      retryAfterSeconds: 10,
+      maxRunInMs: 15 * 60_000,
+      deadlineInMs: 3_600_000,
+      leaseInMs: 60_000,
+      idempotencyWindowInMs: 24 * 3_600_000,
+      tokenSecrets: [],
+    });
     expect(config.publicBaseUrl).toBeUndefined();
     expect(config.inboxPresets.size).toBe(0);
   });

@@ -66,8 +66,8 @@ export function jobDependencies(services: Services): JobDependencies {
     settings: {
       editLimits: editLimitsOf(config),
       maxRunInMs: config.jobs.maxRunInMs,
-      // One attempt owns a job for as long as one upstream call may take, plus time to store the result.
-      leaseInMs: config.openai.timeoutInMs + 60_000,
+      deadlineInMs: config.jobs.deadlineInMs,
+      leaseInMs: config.jobs.leaseInMs,
       idempotencyWindowInMs: config.jobs.idempotencyWindowInMs,
       tokenSecrets: services.jobTokenSecrets,
     },
@@ -165,6 +165,8 @@ function jobSummary(job: JobRecord, links: JobLinks) {
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
     attempts: job.attempts,
+    // More calls than attempts that succeeded means the upstream was paid again (a crash, a throttle).
+    upstreamCalls: job.upstreamCalls ?? 0,
   };
 }
 

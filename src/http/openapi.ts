@@ -220,6 +220,7 @@ export function openApiDocument(config: AppConfig, { host, basePath, scheme }: {
           createdAt: field('string', 'Created', 'When the job was accepted.', { format: 'date-time' }),
           updatedAt: field('string', 'Updated', 'When the job last changed.', { format: 'date-time' }),
           attempts: field('integer', 'Attempts', 'How many times a worker has started the job.'),
+          upstreamCalls: field('integer', 'Upstream calls', 'Requests sent to Azure OpenAI for the job; more than one means one was refused, failed or repeated after a crash.'),
           error: { $ref: '#/definitions/ErrorBody' },
           result: { $ref: '#/definitions/ImagesResponse' },
         },

@@ -24,6 +24,7 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
       ...env,
     }),
     imageModel: new FakeImageModelClient(),
+    upstreamCapacity: { whenAvailable: () => undefined },
     imageStore: new InMemoryImageStore(),
     outputStore: new InMemoryImageStore(),
     inbox: new InMemoryInboxStore(),
