@@ -1,18 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 
-import type { SystemTool } from '../helpers/system-tools';
 import { describeWithTool } from '../helpers/system-tools';
-import type { ArmTemplate } from './bicep-cli';
-import { compileMain, INFRA_DIR } from './bicep-cli';
-
-const HOOK_SH = join(INFRA_DIR, 'hooks', 'ensure-job-token-secret.sh');
-const HOOK_PS1 = join(INFRA_DIR, 'hooks', 'ensure-job-token-secret.ps1');
-
-/** azd sets these in every hook's environment besides the Bicep outputs. */
-const AZD_BUILT_INS = ['AZURE_SUBSCRIPTION_ID'];
+import type { FakeAzRun } from './hook-scripts';
+import { describeHookSource, hookTwins, itChecksItsInputsFirst, withFakeAz } from './hook-scripts';
 
 /**
  * A stand-in for the Azure CLI: logs each call and answers from FAKE_AZ_* variables, so the hooks
@@ -79,11 +69,7 @@ const CALLS = {
   restart: `functionapp restart --subscription ${SUBSCRIPTION} --resource-group rg-dev --name func-abc --output none`,
 };
 
-interface HookRun {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly calls: string[];
+interface HookRun extends FakeAzRun {
   /** What `az keyvault secret set` would have stored, if it was called. */
   readonly stored: string | undefined;
   /** `ls -l` permissions of the file az read the value from. */
@@ -92,56 +78,27 @@ interface HookRun {
   readonly leftBehind: boolean;
 }
 
-/** The two twins azure.yaml runs: posix under /bin/sh (dash on Debian), windows under pwsh. */
-interface Twin {
-  readonly title: string;
-  readonly shell: 'dash' | 'pwsh';
-  readonly args: (tool: SystemTool) => [string, string[]];
-}
-
-const TWINS: Twin[] = [
-  { title: 'ensure-job-token-secret.sh under dash', shell: 'dash', args: (tool) => [tool.path, [HOOK_SH]] },
-  { title: 'ensure-job-token-secret.ps1 under pwsh', shell: 'pwsh', args: (tool) => [tool.path, ['-NoLogo', '-NoProfile', '-NonInteractive', '-File', HOOK_PS1]] },
-];
-
-describe.each(TWINS)('$title (the job-token secret, made once)', (twin) => {
+describe.each(hookTwins('ensure-job-token-secret'))('$title (the job-token secret, made once)', (twin) => {
   describeWithTool(twin.shell, `${twin.title} against a fake az`, (tool) => {
-    let dir: string;
-    beforeEach(() => {
-      dir = mkdtempSync(join(tmpdir(), 'job-token-secret-'));
-      writeFileSync(join(dir, 'az'), FAKE_AZ);
-      chmodSync(join(dir, 'az'), 0o755);
-    });
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    const fakeAz = withFakeAz(twin, tool, FAKE_AZ);
 
     function runHook(env: Record<string, string | undefined>): HookRun {
-      const log = join(dir, 'calls.log');
-      for (const suffix of ['', '.listed', '.polled', '.stored', '.mode', '.file']) rmSync(`${log}${suffix}`, { force: true });
-      writeFileSync(log, '');
-      const merged: Record<string, string> = {
-        PATH: `${dir}:/usr/bin:/bin`,
-        HOME: dir,
-        TMPDIR: dir,
-        POWERSHELL_TELEMETRY_OPTOUT: '1',
-        FAKE_AZ_LOG: log,
+      const log = fakeAz.log();
+      // The fake's counters and captures, from an earlier run in the same test.
+      for (const suffix of ['.listed', '.polled', '.stored', '.mode', '.file']) rmSync(`${log}${suffix}`, { force: true });
+      const run = fakeAz.run({
+        // The hook's temporary file goes here, where the test can see whether it is left behind.
+        TMPDIR: fakeAz.dir(),
         FAKE_AZ_SECRET_IDS: API_KEY_ONLY,
         POSTPROVISION_ATTEMPTS: '2',
         POSTPROVISION_RETRY_SECONDS: '0',
-      };
-      for (const [name, value] of Object.entries({ ...PROVISIONED, ...env })) {
-        if (value === undefined) delete merged[name];
-        else merged[name] = value;
-      }
-      const [command, args] = twin.args(tool);
-      const result = spawnSync(command, args, { env: merged, encoding: 'utf8', timeout: 60_000 });
-      if (result.error) throw result.error;
+        ...PROVISIONED,
+        ...env,
+      });
       const read = (suffix: string) => (existsSync(`${log}${suffix}`) ? readFileSync(`${log}${suffix}`, 'utf8') : undefined);
       const valueFile = read('.file')?.trim();
       return {
-        status: result.status,
-        stdout: result.stdout,
-        stderr: result.stderr,
-        calls: (read('') ?? '').split('\n').filter(Boolean),
+        ...run,
         stored: read('.stored'),
         mode: read('.mode')?.trim(),
         leftBehind: valueFile !== undefined && existsSync(valueFile),
@@ -243,60 +200,8 @@ describe.each(TWINS)('$title (the job-token secret, made once)', (twin) => {
       expect(run.stdout).toContain('could not restart func-abc');
     });
 
-    it('fails before calling Azure when an azd output is missing, a retry setting is not a number, or az is not logged in', () => {
-      const missing = runHook({ AZURE_KEY_VAULT_NAME: undefined });
-      expect(missing.status).not.toBe(0);
-      expect(missing.stderr).toContain('AZURE_KEY_VAULT_NAME is not set');
-      expect(missing.calls).toEqual([]);
-
-      const badRetry = runHook({ POSTPROVISION_ATTEMPTS: 'many' });
-      expect(badRetry.status).not.toBe(0);
-      expect(badRetry.stderr).toContain('must be whole numbers');
-      expect(badRetry.calls).toEqual([]);
-
-      const loggedOut = runHook({ FAKE_AZ_ACCOUNT_RC: '1' });
-      expect(loggedOut.status).not.toBe(0);
-      expect(loggedOut.stderr).toContain('az login');
-      expect(loggedOut.calls).toEqual([CALLS.account]);
-    });
+    itChecksItsInputsFirst(runHook, { azdValue: 'AZURE_KEY_VAULT_NAME', retrySetting: 'POSTPROVISION_ATTEMPTS' });
   });
 });
 
-describe('ensure-job-token-secret.sh as source', () => {
-  it('parses as POSIX sh', () => {
-    expect(spawnSync('sh', ['-n', HOOK_SH], { encoding: 'utf8' }).status).toBe(0);
-  });
-
-  describeWithTool('shellcheck', 'ensure-job-token-secret.sh through shellcheck', (shellcheck) => {
-    it('has no finding at any severity', () => {
-      const result = spawnSync(shellcheck.path, ['--shell=sh', '--severity=style', HOOK_SH], { encoding: 'utf8' });
-      expect(result.stdout).toBe('');
-      expect(result.status).toBe(0);
-    });
-  });
-
-  it('reads the same azd values as its PowerShell twin', () => {
-    expect(shellReads().length).toBeGreaterThan(3);
-    expect(powershellReads()).toEqual(shellReads());
-  });
-
-  describeWithTool('bicep', 'ensure-job-token-secret.sh and the Bicep outputs', (bicep) => {
-    let template: ArmTemplate;
-    beforeAll(async () => {
-      ({ template } = await compileMain(bicep));
-    }, 120_000);
-
-    it('reads only Bicep outputs and azd built-ins', () => {
-      expect(shellReads().filter((name) => !(name in template.outputs) && !AZD_BUILT_INS.includes(name))).toEqual([]);
-    });
-  });
-});
-
-/** The azd environment values ensure-job-token-secret.sh requires. */
-function shellReads(): string[] {
-  return /for name in ([\s\S]*?); do/.exec(readFileSync(HOOK_SH, 'utf8'))?.[1]?.split(/[\s\\]+/).filter(Boolean) ?? [];
-}
-
-function powershellReads(): string[] {
-  return [...(/\$names = @\(([\s\S]*?)\)/.exec(readFileSync(HOOK_PS1, 'utf8'))?.[1] ?? '').matchAll(/'([A-Z_]+)'/g)].map((match) => match[1] ?? '');
-}
+describeHookSource('ensure-job-token-secret');
