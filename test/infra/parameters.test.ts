@@ -17,6 +17,9 @@ const MODEL_VERSIONS: Readonly<Record<string, string>> = {
   'gpt-image-1': '2025-04-15',
 };
 
+/** What someone might paste into JOB_TOKEN_PREVIOUS_SECRETS instead of a Key Vault reference. */
+const RETIRED_SECRET = 'retired-job-token-secret-0123456789abcdefghij';
+
 const parametersFile = JSON.parse(readFileSync(join(INFRA_DIR, 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> };
 
 /** Bicep's diagnostics (errors, warnings, linter findings), one per line. */
@@ -114,6 +117,7 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       'no instance': { FUNCTIONS_MAX_INSTANCES: '0' },
       'a region without Flex Consumption': { AZURE_LOCATION: 'brazilsoutheast' },
       'key mode, existing endpoint, no key': { AZURE_OPENAI_AUTH: 'key', AZURE_OPENAI_EXISTING_ENDPOINT: 'https://contoso.openai.azure.com' },
+      'a retired job-token secret given as itself': { JOB_TOKEN_PREVIOUS_SECRETS: RETIRED_SECRET },
     };
     const result = (name: string): SnapshotResult => {
       const found = results.get(name);
@@ -170,6 +174,13 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       const refused = result('key mode, existing endpoint, no key');
       expect(refused.ok).toBe(false);
       expect(refused.run.stderr).toContain('azd env set-secret AZURE_OPENAI_EXISTING_API_KEY');
+    });
+
+    it('refuses a retired job-token secret that is not a Key Vault reference, which the deployment history would keep', () => {
+      const refused = result('a retired job-token secret given as itself');
+      expect(refused.ok).toBe(false);
+      expect(refused.run.stderr).toContain('JOB_TOKEN_PREVIOUS_SECRETS must be a Key Vault reference');
+      expect(refused.run.stderr + refused.run.stdout).not.toContain(RETIRED_SECRET);
     });
   });
 });
