@@ -9,6 +9,7 @@ import type { EditLimits } from '../domain/edit-images';
 import type { Services } from '../services';
 import { toImagesResponse } from './images-response';
 import { apiUrl } from './public-url';
+import { readQueryBoolean } from './query-values';
 import { deploymentFor } from './request-options';
 
 /** How the caller wants the work done: `Prefer: respond-async` / `?async=true`, `?wait=N`, `Idempotency-Key`. */
@@ -22,10 +23,7 @@ const MAX_WAIT_SECONDS = 100;
 
 export function readJobMode(request: HttpRequest): JobMode {
   const prefer = request.headers.get('prefer') ?? '';
-  const asyncQuery = request.query.get('async');
-  if (asyncQuery !== null && !['true', 'false', '1', '0'].includes(asyncQuery.toLowerCase())) {
-    throw new ValidationError("async must be 'true' or 'false'.", { code: 'InvalidParameter', target: 'async' });
-  }
+  const asyncQuery = readQueryBoolean(request, 'async');
   const waitQuery = request.query.get('wait');
   if (waitQuery !== null && !(/^\d{1,3}$/.test(waitQuery) && Number(waitQuery) <= MAX_WAIT_SECONDS)) {
     throw new ValidationError(`wait must be a whole number of seconds from 0 to ${MAX_WAIT_SECONDS}.`, { code: 'InvalidParameter', target: 'wait' });
@@ -38,7 +36,7 @@ export function readJobMode(request: HttpRequest): JobMode {
     });
   }
   return {
-    async: /(^|[,;\s])respond-async($|[,;\s])/i.test(prefer) || asyncQuery === 'true' || asyncQuery === '1',
+    async: /(^|[,;\s])respond-async($|[,;\s])/i.test(prefer) || asyncQuery === true,
     waitSeconds: waitQuery === null ? 0 : Number(waitQuery),
     idempotencyKey,
   };
