@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ValidationError } from '../domain/errors';
 import type { JobDependencies, JobRecord, JobSpec } from '../domain/image-jobs';
-import { FINISHED, jobErrorToAppError, jobResult, readJobWithToken, runJob, submitJob } from '../domain/image-jobs';
+import { FINISHED, jobErrorToAppError, jobResult, publicJobError, readJobWithToken, runJob, submitJob } from '../domain/image-jobs';
 import type { AppConfig } from '../config';
 import type { EditLimits } from '../domain/edit-images';
 import type { Services } from '../services';
@@ -108,7 +108,8 @@ async function waitForJob(job: JobRecord, token: string, timeInMs: number, depen
 
 /**
  * The Location contract Power Automate follows: 202 with Retry-After while pending, then the final
- * answer exactly as the synchronous call would have given it (200 with images, or the error).
+ * answer as the synchronous call would have given it (200 with images, or the error), plus the
+ * job's token, so that a flow can feed Get job and Cancel job from it.
  */
 export async function jobResponse(
   job: JobRecord,
@@ -119,28 +120,45 @@ export async function jobResponse(
   const links = jobLinks(services.config, job.id, accessToken);
   const headers: Record<string, string> = { 'x-request-id': job.id, 'cache-control': 'no-store' };
   if (flags.replayed) headers['idempotent-replayed'] = 'true';
+  if (job.status === 'failed') throw jobErrorToAppError(job.error ?? FAILED_WITHOUT_RECORD);
+  if (FINISHED.has(job.status)) {
+    const answer = await finishedJobAnswer(job, accessToken, services);
+    return { status: answer.status, headers: { ...headers, ...answer.headers }, jsonBody: answer.body };
+  }
+  return {
+    status: 202,
+    headers: {
+      ...headers,
+      location: links.resultUrl,
+      'operation-location': links.resultUrl,
+      'retry-after': String(services.config.jobs.retryAfterSeconds),
+    },
+    jsonBody: jobSummary(job, accessToken, links),
+  };
+}
+
+const FAILED_WITHOUT_RECORD = { status: 500, code: 'InternalError', message: 'The job failed.' };
+
+/** A finished job's answer at its Location, as status, headers and body (also what a callback receives). */
+export async function finishedJobAnswer(
+  job: JobRecord,
+  accessToken: string,
+  services: Services,
+): Promise<{ status: number; headers: Record<string, string>; body: unknown }> {
   switch (job.status) {
     case 'succeeded':
-      return { status: 200, headers, jsonBody: toImagesResponse(await jobResult(job, services)) };
-    case 'failed':
-      throw jobErrorToAppError(job.error ?? { status: 500, code: 'InternalError', message: 'The job failed.' });
+      return { status: 200, headers: {}, body: { ...toImagesResponse(await jobResult(job, services)), job_token: accessToken } };
     case 'cancelled':
       return {
         status: 410,
-        headers: { ...headers, 'x-ms-error-code': 'JobCancelled' },
-        jsonBody: { error: { code: 'JobCancelled', message: `Job ${job.id} was cancelled before it ran.` } },
+        headers: { 'x-ms-error-code': 'JobCancelled' },
+        body: { error: { code: 'JobCancelled', message: `Job ${job.id} was cancelled before it ran.` } },
       };
-    default:
-      return {
-        status: 202,
-        headers: {
-          ...headers,
-          location: links.resultUrl,
-          'operation-location': links.resultUrl,
-          'retry-after': String(services.config.jobs.retryAfterSeconds),
-        },
-        jsonBody: jobSummary(job, links),
-      };
+    default: {
+      const error = publicJobError(job.error ?? FAILED_WITHOUT_RECORD);
+      const body = { code: error.code, message: error.message, ...(error.target ? { target: error.target } : {}), ...(error.details === undefined ? {} : { details: error.details }) };
+      return { status: error.status, headers: { 'x-ms-error-code': error.code }, body: { error: body } };
+    }
   }
 }
 
@@ -148,15 +166,17 @@ export async function jobResponse(
 export async function jobStatusBody(job: JobRecord, accessToken: string, services: Services) {
   const result = job.status === 'succeeded' ? toImagesResponse(await jobResult(job, services)) : undefined;
   return {
-    ...jobSummary(job, jobLinks(services.config, job.id, accessToken)),
+    ...jobSummary(job, accessToken, jobLinks(services.config, job.id, accessToken)),
     ...(job.error ? { error: { code: job.error.code, message: job.error.message, ...(job.error.target ? { target: job.error.target } : {}) } } : {}),
     ...(result ? { result } : {}),
   };
 }
 
-function jobSummary(job: JobRecord, links: JobLinks) {
+function jobSummary(job: JobRecord, accessToken: string, links: JobLinks) {
   return {
     id: job.id,
+    // On its own as well as in the links, so that a flow can pass it to Get job and Cancel job.
+    token: accessToken,
     status: job.status,
     operation: job.request.operation,
     ...links,
