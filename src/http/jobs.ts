@@ -1,6 +1,8 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { CallbackDependencies } from '../domain/callbacks';
+import { assertCallbackUrl, CallbacksNotConfiguredError, registerJobCallback, scheduleJobCallback, watchJobEnds } from '../domain/callbacks';
 import { ValidationError } from '../domain/errors';
 import type { JobDependencies, JobRecord, JobSpec } from '../domain/image-jobs';
 import { FINISHED, jobErrorToAppError, jobResult, publicJobError, readJobWithToken, runJob, submitJob } from '../domain/image-jobs';
@@ -12,11 +14,13 @@ import { apiUrl } from './public-url';
 import { readQueryBoolean } from './query-values';
 import { deploymentFor } from './request-options';
 
-/** How the caller wants the work done: `Prefer: respond-async` / `?async=true`, `?wait=N`, `Idempotency-Key`. */
+/** How the caller wants the work done: `Prefer: respond-async` / `?async=true`, `?wait=N`, `Idempotency-Key`, `Callback-Url`. */
 export interface JobMode {
   readonly async: boolean;
   readonly waitSeconds: number;
   readonly idempotencyKey: string | undefined;
+  /** Where to POST the result when the job ends (the HTTP Webhook pattern); implies async. */
+  readonly callbackUrl: string | undefined;
 }
 
 const MAX_WAIT_SECONDS = 100;
@@ -35,8 +39,10 @@ export function readJobMode(request: HttpRequest): JobMode {
       target: 'Idempotency-Key',
     });
   }
+  const callbackUrl = request.headers.get('callback-url') ?? undefined;
   return {
-    async: /(^|[,;\s])respond-async($|[,;\s])/i.test(prefer) || asyncQuery === true,
+    async: /(^|[,;\s])respond-async($|[,;\s])/i.test(prefer) || asyncQuery === true || callbackUrl !== undefined,
+    callbackUrl,
     waitSeconds: waitQuery === null ? 0 : Number(waitQuery),
     idempotencyKey,
   };
@@ -59,6 +65,12 @@ export function jobDependencies(services: Services): JobDependencies {
   const { config } = services;
   return {
     ...services,
+    // A job that ends announces itself to its callback, whichever path ended it.
+    documents: watchJobEnds(
+      services.documents,
+      (jobId) => scheduleJobCallback(jobId, callbackDependencies(services)),
+      (jobId, error) => console.warn(`Job ${jobId} ended, but its callback could not be scheduled:`, error instanceof Error ? error.message : error),
+    ),
     deploymentFor: deploymentFor(services),
     queue: services.jobQueue,
     settings: {
@@ -70,6 +82,10 @@ export function jobDependencies(services: Services): JobDependencies {
       tokenSecrets: services.jobTokenSecrets,
     },
   };
+}
+
+export function callbackDependencies(services: Services): CallbackDependencies {
+  return { documents: services.documents, clock: services.clock, callbackQueue: services.callbacks.queue };
 }
 
 export function editLimitsOf(config: AppConfig): EditLimits {
@@ -84,7 +100,12 @@ export function editLimitsOf(config: AppConfig): EditLimits {
  */
 export async function handleAsJob(spec: JobSpec, mode: JobMode, services: Services): Promise<HttpResponseInit> {
   const dependencies = jobDependencies(services);
+  if (mode.callbackUrl !== undefined) {
+    assertCallbackUrl(mode.callbackUrl, 'Callback-Url', services.config.callbacks);
+    if (services.callbacks.signingSecret === undefined) throw new CallbacksNotConfiguredError();
+  }
   const submitted = await submitJob(spec, { idempotencyKey: mode.idempotencyKey, enqueue: mode.async }, dependencies);
+  if (mode.callbackUrl !== undefined) await registerJobCallback(submitted.job, submitted.accessToken, mode.callbackUrl, callbackDependencies(services));
   let job = submitted.job;
   if (!mode.async && job.status === 'queued') {
     const outcome = await runJob(job.id, dependencies);

@@ -32,7 +32,7 @@ describe('GET /api/swagger.json', () => {
   });
 
   it('describes only routes the app serves, with the methods and the auth it serves them with', () => {
-    const served = new Map(httpFunctions(host.app.functions).flatMap((fn) => fn.methods.map((method) => [`${method} /${fn.route}`, fn.authLevel] as const)));
+    const served = new Map<string, string>(httpFunctions(host.app.functions).flatMap((fn) => fn.methods.map((method) => [`${method} /${fn.route}`, fn.authLevel] as const)));
 
     for (const { path, method, operation } of operations(document)) {
       const route = `${method.toUpperCase()} ${path}`;
