@@ -390,6 +390,13 @@ const tokenCounts = (prefix: string) => ({
   image_tokens: integer(`${prefix} Image Tokens`, 'Tokens of images.'),
 });
 
+const ERROR_FIELDS = {
+  code: text('Error Code', 'A stable, machine-readable code such as contentFilter or InvalidParameter.'),
+  message: text('Error Message', 'What went wrong and how to fix it.'),
+  target: text('Error Field', 'The field the error concerns.'),
+  details: { 'x-ms-summary': 'Error Details', description: 'More about the error: every problem of a request, or what the content filter found.' },
+};
+
 const DEFINITIONS = {
   ImagesResponse: {
     type: 'object',
@@ -522,18 +529,15 @@ const DEFINITIONS = {
         },
       }),
       usage: field('object', 'Usage', 'Tokens used, as Azure OpenAI counted them.'),
-      error: { $ref: '#/definitions/ErrorBody' },
+      error: field('object', 'Edit Error', 'Why the edit failed, when it did.', {
+        properties: {
+          status: integer('Error Status', 'The HTTP status the same request would have been answered with.'),
+          ...ERROR_FIELDS,
+        },
+      }),
       updatedAt: text('Updated', 'When the manifest was written.', { format: 'date-time' }),
     },
   },
   Error: { type: 'object', properties: { error: { $ref: '#/definitions/ErrorBody' } } },
-  ErrorBody: {
-    type: 'object',
-    properties: {
-      code: text('Error Code', 'A stable, machine-readable code such as contentFilter or InvalidParameter.'),
-      message: text('Error Message', 'What went wrong and how to fix it.'),
-      target: text('Error Field', 'The field the error concerns.'),
-      details: { 'x-ms-summary': 'Error Details', description: 'More about the error: every problem of a request, or what the content filter found.' },
-    },
-  },
+  ErrorBody: { type: 'object', properties: ERROR_FIELDS },
 };

@@ -8,7 +8,7 @@ import { testStorageConnectionString, uniqueContainerName } from '../helpers/azu
 import { deliverInboxEvent } from '../helpers/blob-events';
 import type { CallbackReceiver } from '../helpers/callback-receiver';
 import { startCallbackReceiver } from '../helpers/callback-receiver';
-import { ConnectorDriver, fillForm, followLikeTheRuntime } from '../helpers/connector-driver';
+import { ConnectorDriver, fillForm, followLikeTheRuntime, undeclaredFields } from '../helpers/connector-driver';
 
 // Every operation of the connector, run as the designer and the runtime would, knowing only the
 // definition the deployment serves: pick lists and forms fetched from the deployment, internal
@@ -29,6 +29,12 @@ interface Images {
 }
 
 const drivers: ConnectorDriver[] = [];
+
+/** What an answer holds that the operation's declared schema for its status does not name. */
+function undeclared(driver: ConnectorDriver, operationId: string, status: number, body: unknown): string[] {
+  const responses = driver.find(operationId).operation['responses'] as Record<string, Json>;
+  return undeclaredFields(driver.document, responses[String(status)]?.['schema'], body);
+}
 
 async function driverFor(stack: AppStack | undefined): Promise<ConnectorDriver> {
   if (!stack) throw new Error('the stack did not start');
@@ -99,6 +105,7 @@ describe('the connector, driven as the designer would', () => {
 
         expect([model, format, answer.status]).toEqual([model, format, 200]);
         const images = (await answer.json()) as Images;
+        expect(undeclared(driver, 'GenerateImage', 200, images)).toEqual([]);
         expect(images).toMatchObject({ model, output_format: format, job_token: expect.any(String) as unknown });
         expect(images.data[0]?.content_type).toBe(`image/${format}`);
       }
@@ -130,6 +137,11 @@ describe('the connector, driven as the designer would', () => {
     const status = await driver.call('GetJobStatus', { id: job.id, token: job.token });
     const result = await followLikeTheRuntime(await driver.call('GetJob', { id: job.id, token: job.token }));
     const images = (await result.json()) as Images;
+    const finalStatus = (await (await driver.call('GetJobStatus', { id: job.id, token: job.token })).json()) as Json;
+    // Every field a later step may want is declared, so the designer offers it as dynamic content.
+    expect(undeclared(driver, 'GenerateImage', 202, job)).toEqual([]);
+    expect(undeclared(driver, 'GetJobStatus', 200, finalStatus)).toEqual([]);
+    expect(finalStatus['result']).toBeDefined();
     // Later, from the images step's own outputs: fresh links to the same images.
     const again = await driver.call('GetJob', { id: images.id, token: images.job_token });
 
@@ -155,7 +167,11 @@ describe('the connector, driven as the designer would', () => {
     if (!stack) throw new Error('the stack did not start');
     expect((await deliverInboxEvent(stack.host, blob.url)).status).toBe(202);
     const [notification] = await receiver.waitFor(1);
-    expect(JSON.parse(notification?.body ?? '{}')).toMatchObject({ status: 'succeeded', source: { name: 'designer/house.png' } });
+    const manifest: unknown = JSON.parse(notification?.body ?? '{}');
+    expect(manifest).toMatchObject({ status: 'succeeded', source: { name: 'designer/house.png' } });
+    const paths = driver.document['paths'] as Record<string, Json>;
+    expect(undeclaredFields(driver.document, (paths['/subscriptions']?.['x-ms-notification-content'] as Json)['schema'], manifest)).toEqual([]);
+    expect(undeclared(driver, 'OnInboxImageEdited', 201, await subscribed.clone().json())).toEqual([]);
 
     // The platform unsubscribes with DELETE on the Location: the DeleteInboxSubscription operation.
     const { pathname, searchParams } = new URL(location);
@@ -187,6 +203,7 @@ describe('the connector, cancelling a job before it runs', () => {
     const afterwards = await driver.call('GetJob', { id: job.id, token: job.token });
 
     expect([models.status, model.status, form.status, started.status]).toEqual([200, 200, 200, 202]);
+    expect(undeclared(driver, 'ListModels', 200, await models.json())).toEqual([]);
     expect(cancelled.status).toBe(200);
     expect(await cancelled.json()).toMatchObject({ id: job.id, status: 'cancelled' });
     expect(afterwards.status).toBe(410);

@@ -153,3 +153,21 @@ export function fillForm(schema: Json, values: Record<string, unknown>): Record<
   }
   return body;
 }
+
+/**
+ * The fields of `value` its declared schema does not name (`$ref`s followed), as paths: what the
+ * designer would not offer as dynamic content to later steps.
+ */
+export function undeclaredFields(document: Json, schema: unknown, value: unknown, path = 'body'): string[] {
+  if (!isObject(schema)) return [];
+  if (typeof schema['$ref'] === 'string') {
+    const name = schema['$ref'].replace('#/definitions/', '');
+    return undeclaredFields(document, (document['definitions'] as Record<string, unknown>)[name], value, path);
+  }
+  if (Array.isArray(value)) return value.flatMap((item, index) => undeclaredFields(document, schema['items'], item, `${path}[${index}]`));
+  if (!isObject(value) || !isObject(schema['properties'])) return [];
+  const properties = schema['properties'];
+  return Object.entries(value).flatMap(([name, field]) =>
+    name in properties ? undeclaredFields(document, properties[name], field, `${path}.${name}`) : [`${path}.${name}`],
+  );
+}
