@@ -31,7 +31,8 @@ export interface AppConfig {
       | { readonly kind: 'identity'; readonly blobServiceUri: string; readonly queueServiceUri: string };
     /** `images` holds results of API calls, `inbox` is watched by the blob trigger, `outputs` gets its results, `jobs` holds job records and inputs. */
     readonly containers: { readonly images: string; readonly inbox: string; readonly outputs: string; readonly jobs: string };
-    readonly queues: { readonly jobs: string };
+    /** `jobs` feeds the job worker; `callbacks` holds the deliveries of callbacks, each with its own retry schedule. */
+    readonly queues: { readonly jobs: string; readonly callbacks: string };
     readonly sasLifetimeInMs: number;
   };
   readonly limits: {
@@ -67,6 +68,8 @@ export interface AppConfig {
   readonly publicBaseUrl: string | undefined;
   /** Inbox folder name → the edit applied to every image dropped under it. */
   readonly inboxPresets: ReadonlyMap<string, InboxPreset>;
+  /** Outbound callbacks to URLs callers chose (the HTTP Webhook pattern, the inbox trigger). */
+  readonly callbacks: CallbackSettings;
 }
 
 export type OpenAIAuth = { readonly mode: 'managed-identity' } | { readonly mode: 'key'; readonly apiKey: string };
@@ -77,6 +80,27 @@ export interface BackendConfig extends BackendProfile {
   readonly deployment: string;
   readonly auth: OpenAIAuth;
 }
+
+export interface CallbackSettings {
+  /** Host names a callback may go to: exact names, or `*.suffix` for any name under the suffix. */
+  readonly allowedHosts: readonly string[];
+  /**
+   * The Standard Webhooks signing secret (`whsec_` and base64), which receivers verify the
+   * `webhook-signature` header with. Unset outside Azure, the composition root makes one for the
+   * process (`per-process`); unset in Azure, callbacks are refused until one is set (`missing`).
+   */
+  readonly signingSecret: { readonly kind: 'configured'; readonly secret: string } | { readonly kind: 'per-process' } | { readonly kind: 'missing' };
+  /** For local development only: also http(s) receivers on loopback addresses. Refused in Azure. */
+  readonly allowLoopback: boolean;
+}
+
+/**
+ * Where Power Automate and Logic Apps callback URLs point: `listCallbackUrl()` and the notification
+ * URLs of connector triggers are `https://prod-NN.<region>.logic.azure.com/workflows/...` (Azure
+ * public; `.us` and `.cn` in the sovereign clouds), and Power Automate's newer flow endpoints are
+ * `https://<environment>.NN.environment.api.powerplatform.com/powerautomate/...`.
+ */
+export const DEFAULT_CALLBACK_HOSTS = ['*.logic.azure.com', '*.logic.azure.us', '*.logic.azure.cn', '*.environment.api.powerplatform.com'] as const;
 
 export interface InboxPreset {
   readonly prompt: string;
@@ -126,6 +150,10 @@ export const APP_SETTING_NAMES = [
   'JOB_TOKEN_SECRET',
   'JOB_TOKEN_PREVIOUS_SECRETS',
   'PUBLIC_BASE_URL',
+  'CALLBACKS_QUEUE',
+  'CALLBACK_ALLOWED_HOSTS',
+  'CALLBACK_SIGNING_SECRET',
+  'CALLBACK_ALLOW_LOOPBACK',
   // Set by the platform (and by `func start` to localhost:<port>), never by us.
   'WEBSITE_HOSTNAME',
 ] as const;
@@ -187,6 +215,7 @@ const environmentSchema = z.object({
   JOBS_CONTAINER: containerName('JOBS_CONTAINER', 'jobs'),
   // Queue names follow the container rule.
   JOBS_QUEUE: containerName('JOBS_QUEUE', 'image-jobs'),
+  CALLBACKS_QUEUE: containerName('CALLBACKS_QUEUE', 'image-callbacks'),
   MAX_JSON_BODY_BYTES: integer('MAX_JSON_BODY_BYTES', 1024, 200 * MIB, MIB),
   MAX_EDIT_IMAGE_BYTES: integer('MAX_EDIT_IMAGE_BYTES', 1024, 200 * MIB, 50 * MIB),
   MAX_EDIT_MASK_BYTES: integer('MAX_EDIT_MASK_BYTES', 1024, 200 * MIB, 4 * MIB),
@@ -203,6 +232,12 @@ const environmentSchema = z.object({
   JOB_TOKEN_PREVIOUS_SECRETS: optionalText,
   PUBLIC_BASE_URL: optionalText,
   WEBSITE_HOSTNAME: optionalText,
+  CALLBACK_ALLOW_LOOPBACK: optionalText.pipe(
+    z
+      .enum(['true', 'false'], { message: "CALLBACK_ALLOW_LOOPBACK must be 'true' or 'false'" })
+      .optional()
+      .transform((value) => value === 'true'),
+  ),
 });
 
 // `{"product-shots": {"prompt": "...", "size": "1024x1024", "quality": "high"}}`; the options are
@@ -261,6 +296,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
   const inboxPresets = parsePresets(text('INBOX_PRESETS'), problems);
   const publicBaseUrl = parsePublicBaseUrl(text('PUBLIC_BASE_URL'), text('WEBSITE_HOSTNAME'), problems);
   const tokenSecrets = parseTokenSecrets(text('JOB_TOKEN_SECRET'), text('JOB_TOKEN_PREVIOUS_SECRETS'), runsInAzure(text('WEBSITE_HOSTNAME')), problems);
+  const allowedHosts = parseAllowedHosts(text('CALLBACK_ALLOWED_HOSTS'), problems);
+  const configuredSigningSecret = parseSigningSecret(text('CALLBACK_SIGNING_SECRET'), problems);
+  const signingSecret =
+    configuredSigningSecret !== undefined
+      ? { kind: 'configured' as const, secret: configuredSigningSecret }
+      : { kind: runsInAzure(text('WEBSITE_HOSTNAME')) ? ('missing' as const) : ('per-process' as const) };
+  if (text('CALLBACK_ALLOW_LOOPBACK')?.toLowerCase() === 'true' && runsInAzure(text('WEBSITE_HOSTNAME'))) {
+    problems.push('CALLBACK_ALLOW_LOOPBACK is for local development only and must not be set in Azure.');
+  }
 
   const endpoint = parsed.data?.AZURE_OPENAI_ENDPOINT;
   if (!parsed.success || problems.length > 0 || !endpoint || defaultModel === undefined || !isImageModel(defaultModel)) {
@@ -295,7 +339,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
         outputs: settings.OUTPUTS_CONTAINER,
         jobs: settings.JOBS_CONTAINER,
       },
-      queues: { jobs: settings.JOBS_QUEUE },
+      queues: { jobs: settings.JOBS_QUEUE, callbacks: settings.CALLBACKS_QUEUE },
       sasLifetimeInMs: settings.IMAGES_SAS_TTL_MINUTES * 60_000,
     },
     limits: {
@@ -314,6 +358,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
     },
     publicBaseUrl,
     inboxPresets,
+    callbacks: { allowedHosts, signingSecret, allowLoopback: settings.CALLBACK_ALLOW_LOOPBACK },
   });
 }
 
@@ -360,6 +405,37 @@ function parseTokenSecrets(current: string | undefined, previous: string | undef
     problems.push(`JOB_TOKEN_SECRET and each of JOB_TOKEN_PREVIOUS_SECRETS must be at least ${MIN_TOKEN_SECRET_LENGTH} characters (for example \`openssl rand -base64 48\`).`);
   }
   return secrets;
+}
+
+const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** `*.logic.azure.com,hooks.contoso.com`: host names or `*.` suffixes, never IP addresses or a bare `*`. */
+function parseAllowedHosts(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return [...DEFAULT_CALLBACK_HOSTS];
+  const hosts = value.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean);
+  const bad = hosts.filter((host) => !HOST_PATTERN.test(host) || /^(\*\.)?[\d.]+$/.test(host));
+  if (bad.length > 0) {
+    problems.push(`CALLBACK_ALLOWED_HOSTS must list host names or *.suffixes (such as *.logic.azure.com), not ${bad.map((host) => `'${host}'`).join(', ')}.`);
+  }
+  return hosts;
+}
+
+const MIN_SIGNING_KEY_BYTES = 24;
+
+/** A Standard Webhooks secret: `whsec_` and the base64 of 24-64 random bytes. */
+function parseSigningSecret(value: string | undefined, problems: string[]): string | undefined {
+  if (value === undefined) return undefined;
+  if (/^@Microsoft\.KeyVault\(/i.test(value)) {
+    problems.push("CALLBACK_SIGNING_SECRET is a Key Vault reference the platform could not resolve; check the secret and the app identity's access to the vault.");
+    return undefined;
+  }
+  const key = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(value)?.[1];
+  const bytes = key === undefined ? 0 : Buffer.from(key, 'base64').length;
+  if (bytes < MIN_SIGNING_KEY_BYTES || bytes > 64) {
+    problems.push(`CALLBACK_SIGNING_SECRET must be whsec_ followed by the base64 of ${MIN_SIGNING_KEY_BYTES}-64 random bytes (for example \`echo whsec_$(openssl rand -base64 32)\`).`);
+    return undefined;
+  }
+  return value;
 }
 
 function parsePresets(value: string | undefined, problems: string[]): Map<string, InboxPreset> {

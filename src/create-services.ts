@@ -6,11 +6,14 @@ import { Agent } from 'undici';
 
 import { AzureOpenAIImagesClient } from './adapters/azure-openai-images-client';
 import { BlobDocumentStore } from './adapters/blob-document-store';
+import { UndiciCallbackSender } from './adapters/callback-sender';
 import { BlobImageStore } from './adapters/blob-image-store';
 import { BlobInboxStore } from './adapters/blob-inbox-store';
 import { BlobInputImageStore } from './adapters/blob-input-image-store';
 import type { BlobSasSigner } from './adapters/blob-sas';
 import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas';
+import { BlobSubscriptionStore } from './adapters/blob-subscription-store';
+import { StorageCallbackQueue } from './adapters/storage-callback-queue';
 import { StorageJobQueue } from './adapters/storage-job-queue';
 import type { AppConfig } from './config';
 import { OPENAI_SCOPE } from './config';
@@ -79,6 +82,7 @@ export function createServices(config: AppConfig): Services {
   const inbox = serviceClient.getContainerClient(config.storage.containers.inbox);
   const jobs = serviceClient.getContainerClient(config.storage.containers.jobs);
   const outputs = serviceClient.getContainerClient(config.storage.containers.outputs);
+  const documents = new BlobDocumentStore(jobs);
   const imageStoreFor = (target: typeof container) =>
     new BlobImageStore({ container: target, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock });
 
@@ -92,13 +96,31 @@ export function createServices(config: AppConfig): Services {
     inputImages: new BlobInputImageStore({ images: container, inbox, jobs }),
     clock,
     ids: { newId: () => randomUUID() },
-    documents: new BlobDocumentStore(jobs),
+    documents,
     jobQueue: new StorageJobQueue(queueServiceClient.getQueueClient(config.storage.queues.jobs)),
     checkStorage: async () => {
       await container.getProperties();
     },
     jobTokenSecrets: jobTokenSecretsOf(config),
+    callbacks: {
+      queue: new StorageCallbackQueue(queueServiceClient.getQueueClient(config.storage.queues.callbacks)),
+      sender: new UndiciCallbackSender({ policy: config.callbacks }),
+      subscriptions: new BlobSubscriptionStore(jobs, documents),
+      signingSecret: signingSecretOf(config),
+    },
   };
+}
+
+/** The configured callback signing secret; outside Azure one for this process when none is, with a warning. */
+function signingSecretOf(config: AppConfig): string | undefined {
+  const { signingSecret } = config.callbacks;
+  if (signingSecret.kind === 'configured') return signingSecret.secret;
+  if (signingSecret.kind === 'missing') {
+    console.warn('CALLBACK_SIGNING_SECRET is not set: requests with a callback URL and inbox trigger subscriptions are refused until it is.');
+    return undefined;
+  }
+  console.warn('CALLBACK_SIGNING_SECRET is not set: callbacks are signed with a secret made for this process, which receivers cannot know in advance.');
+  return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
 /**

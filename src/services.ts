@@ -1,5 +1,6 @@
 import type { AppConfig } from './config';
 import { loadConfig } from './config';
+import type { CallbackQueue, CallbackSender, SubscriptionStore } from './domain/callbacks';
 import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InboxStore, InputImageStore, JobQueue, UpstreamCapacity } from './domain/ports';
 
 /** Everything the handlers need, built once per process from the validated configuration. */
@@ -24,6 +25,14 @@ export interface Services {
   readonly checkStorage: () => Promise<void>;
   /** The configured job-token secrets, or one made for this process when none is configured (never in Azure). */
   readonly jobTokenSecrets: readonly [string, ...string[]];
+  /** Outbound callbacks: their delivery queue, the guarded sender, the inbox trigger's subscriptions. */
+  readonly callbacks: {
+    readonly queue: CallbackQueue;
+    readonly sender: CallbackSender;
+    readonly subscriptions: SubscriptionStore;
+    /** The configured signing secret, or one made for this process; undefined in Azure until configured. */
+    readonly signingSecret: string | undefined;
+  };
 }
 
 let services: Promise<Services> | undefined;

@@ -35,6 +35,7 @@ describe("the README's table of functions", () => {
     const row = rows.get(name);
 
     for (const method of fn.methods) expect(row?.trigger).toContain(`${method} /api/${fn.route}`);
-    expect(row?.auth).toBe(fn.authLevel === 'anonymous' ? (fn.route.startsWith('jobs/') ? "the job's token" : 'anonymous') : 'function key');
+    const tokenOwner = fn.route.startsWith('jobs/') ? "the job's token" : fn.route.startsWith('subscriptions/') ? "the subscription's token" : 'anonymous';
+    expect(row?.auth).toBe(fn.authLevel === 'anonymous' ? tokenOwner : 'function key');
   });
 });

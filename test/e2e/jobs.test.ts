@@ -116,6 +116,21 @@ describe('async jobs through the local stack', () => {
     expect(((await cancelFinished.json()) as ErrorBody).error.code).toBe('JobNotCancellable');
   });
 
+  // Logic Apps writes booleans as `True`: the value was validated lowercased but compared as sent,
+  // so `async=True` ran synchronously (200 after the whole upstream call) instead of answering 202.
+  it.each(['True', 'TRUE', '1'])('treats async=%s as asynchronous: 202 at once, not the synchronous answer', async (value) => {
+    const start = await post(host, { prompt: 'a slow boat [emulator:slow=1500]' }, {}, `?async=${value}`);
+
+    expect(start.status).toBe(202);
+    expect(((await start.json()) as JobSummary).status).toBe('queued');
+  });
+
+  it('treats async=False as synchronous', async () => {
+    const response = await post(host, { prompt: 'a quick boat' }, {}, '?async=False');
+
+    expect(response.status).toBe(200);
+  });
+
   it('answers with the result directly when the job ends within ?wait', async () => {
     const response = await post(host, { prompt: 'quick one' }, {}, '?async=true&wait=30');
 
