@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const IMPORT_SUBJECTS = ['ours-entry', 'ours-full', 'baseline', 'ours-full-otel'] as const;
+export const IMPORT_SUBJECTS = ['ours-entry', 'ours-full', 'ours-bundle', 'baseline', 'ours-full-otel'] as const;
 export type ImportSubject = (typeof IMPORT_SUBJECTS)[number];
 
 /**
@@ -28,6 +28,9 @@ export function importModules(subject: ImportSubject, benchDir: string): string[
     case 'ours-full':
       // The same plus what the first request loads, so the comparison with the baseline is like for like.
       return [...functionFiles(benchDir), join(benchDir, '..', 'src', 'create-services.js')];
+    case 'ours-bundle':
+      // `npm run bundle`: the same, as the one minified file the deployment package can be.
+      return [join(benchDir, '..', 'bundle', 'functions.js')];
     case 'baseline':
       return ['openai', '@azure/storage-blob'];
     case 'ours-full-otel':

@@ -65,27 +65,41 @@ export interface RunningEmulator {
 }
 
 /** Starts `dist/emulator/main.js` on a free port and resolves with its URL once it prints its ready line. */
-export async function startEmulatorProcess(
+export function startEmulatorProcess(
   entry: string,
-  settings: { latencyMs: number; apiKey: string; deployment: string; imageDetail: 'flat' | 'noise' },
+  settings: { latencyMs: number; apiKey: string; deployments: string; imageDetail: 'flat' | 'noise'; quotas?: string; minuteMs?: number },
   startTimeoutInMs = 30_000,
 ): Promise<RunningEmulator> {
-  const child = spawnNode(entry, [], {
-    env: {
-      ...process.env,
+  return startServiceProcess(
+    entry,
+    {
       EMULATOR_HOST: '127.0.0.1',
       EMULATOR_PORT: '0',
       EMULATOR_API_KEY: settings.apiKey,
-      EMULATOR_DEPLOYMENTS: `${settings.deployment}=${settings.deployment}`,
+      EMULATOR_DEPLOYMENTS: settings.deployments,
       EMULATOR_LATENCY_MS: String(settings.latencyMs),
       EMULATOR_IMAGE_DETAIL: settings.imageDetail,
+      EMULATOR_QUOTAS: settings.quotas ?? '',
+      EMULATOR_MINUTE_MS: settings.minuteMs === undefined ? '' : String(settings.minuteMs),
     },
-  });
+    'The emulator',
+    startTimeoutInMs,
+  );
+}
+
+/** Starts `dist/bench/null-blob-main.js`; its URL is the blob endpoint of the development account. */
+export function startNullBlobProcess(entry: string, startTimeoutInMs = 30_000): Promise<RunningEmulator> {
+  return startServiceProcess(entry, {}, 'The null blob endpoint', startTimeoutInMs);
+}
+
+/** Starts a server process and resolves with the URL of its "ready at URL" line. */
+async function startServiceProcess(entry: string, env: NodeJS.ProcessEnv, what: string, startTimeoutInMs: number): Promise<RunningEmulator> {
+  const child = spawnNode(entry, [], { env: { ...process.env, ...env } });
   const stop = () => stopChild(child, 5_000);
   const output: string[] = [];
   try {
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`The emulator printed no ready line within ${startTimeoutInMs} ms.`)), startTimeoutInMs);
+      const timer = setTimeout(() => reject(new Error(`${what} printed no ready line within ${startTimeoutInMs} ms.`)), startTimeoutInMs);
       const onData = (chunk: Buffer): void => {
         output.push(chunk.toString('utf8'));
         const match = /ready at (https?:\/\/[^\s)]+)/.exec(output.join(''));
@@ -98,7 +112,7 @@ export async function startEmulatorProcess(
       child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`The emulator exited (${code ?? signal}) before it was ready:\n${output.join('').trim()}`));
+        reject(new Error(`${what} exited (${code ?? signal}) before it was ready:\n${output.join('').trim()}`));
       });
     });
     // From here on its output only matters if it grows without bound; drop it.

@@ -26,13 +26,34 @@ export type UpstreamSettings = z.infer<typeof upstreamSettings>;
 const storageSettings = z.object({
   connectionString: z.string().min(1),
   container: z.string().min(3),
+  /** The null blob endpoint: uploads are accepted and dropped, so links lead nowhere. */
+  discardsUploads: z.boolean(),
 });
 export type StorageSettings = z.infer<typeof storageSettings>;
 
 const count = z.number().int().nonnegative();
 const target = { implementation, n: z.number().int().min(1).max(10), upstream: upstreamSettings, storage: storageSettings };
 
+export const THROUGHPUT_IMPLEMENTATIONS = ['today', 'single', 'routed'] as const;
+export type ThroughputImplementation = (typeof THROUGHPUT_IMPLEMENTATIONS)[number];
+
+const throughputArgs = z.object({
+  scenario: z.literal('throughput'),
+  implementation: z.enum(THROUGHPUT_IMPLEMENTATIONS),
+  emulatorUrl: z.url(),
+  apiKey: z.string().min(1),
+  apiVersion: z.string().min(1),
+  /** The deployments this run may use, each with its own quota; the first is the primary. */
+  deployments: z.array(z.string().min(1)).min(1),
+  prompt: z.string().min(1),
+  jobs: z.number().int().min(1),
+  timeoutInMs: z.number().int().min(1),
+  storage: z.object({ connectionString: z.string().min(1), container: z.string().min(3), jobsContainer: z.string().min(3), queue: z.string().min(3) }),
+});
+export type ThroughputArgs = z.infer<typeof throughputArgs>;
+
 export const workerArgsSchema = z.discriminatedUnion('scenario', [
+  throughputArgs,
   z.object({ scenario: z.literal('latency'), ...target, warmup: count, iterations: z.number().int().min(1) }),
   /** `warmup` requests first, in the same process; the one after them is measured. */
   z.object({ scenario: z.literal('memory'), ...target, warmup: count }),
@@ -48,7 +69,32 @@ export type MemorySample = z.infer<typeof memorySample>;
 const failures = z.object({ count, codes: z.record(z.string(), count) });
 export type Failures = z.infer<typeof failures>;
 
+const throughputResult = z.object({
+  scenario: z.literal('throughput'),
+  implementation: z.enum(THROUGHPUT_IMPLEMENTATIONS),
+  deployments: count,
+  jobs: count,
+  succeeded: count,
+  failed: count,
+  failureCodes: z.record(z.string(), count),
+  /** From the first submission to the last job's end. */
+  drainMs: z.number(),
+  upstreamCalls: count,
+  upstream429: count,
+  /** Answers other than 200 and 429. */
+  upstreamOther: count,
+  /** When each accepted (200) upstream call arrived, ms after the first. */
+  acceptedAt: z.array(z.number()),
+  /** Jobs with more than one upstream call, and with more than one accepted (paid) call. */
+  jobsCallingTwice: count,
+  jobsPayingTwice: count,
+  /** The sum of the job records' upstreamCalls (the app only): it should equal upstreamCalls. */
+  upstreamCallsRecorded: count.optional(),
+});
+export type ThroughputResult = z.infer<typeof throughputResult>;
+
 export const workerResultSchema = z.discriminatedUnion('scenario', [
+  throughputResult,
   z.object({
     scenario: z.literal('latency'),
     implementation,
@@ -78,7 +124,7 @@ export const workerResultSchema = z.discriminatedUnion('scenario', [
     /** process.memoryUsage() before the request and at the highest RSS sampled during it (every 10 ms). */
     breakdown: z.object({ before: memorySample, atPeak: memorySample }),
     /** After the measurement: the first image's link was read back and had the stored length. */
-    linkCheck: z.enum(['ok', 'mismatch', 'failed', 'none']),
+    linkCheck: z.enum(['ok', 'mismatch', 'failed', 'none', 'skipped']),
   }),
   z.object({
     scenario: z.literal('concurrency'),

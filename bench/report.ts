@@ -68,6 +68,11 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
     rows.push(row(`n=${n} added over raw, p95 (ms)`, { ours: added('ours', 95), baseline: added('baseline', 95) }, 0));
     const cpu = (implementation: ImplementationName) => mean(runs[implementation]?.cpuMs ?? []);
     rows.push(row(`n=${n} CPU per request, mean (ms)`, { raw: cpu('raw'), ours: cpu('ours'), baseline: cpu('baseline') }, 1));
+    const perImage = (implementation: ImplementationName) => {
+      const value = cpu(implementation);
+      return value === undefined ? undefined : value / n;
+    };
+    rows.push(row(`n=${n} CPU per image, mean (ms)`, { raw: perImage('raw'), ours: perImage('ours'), baseline: perImage('baseline') }, 1));
     for (const [implementation, run] of Object.entries(runs)) {
       if (run && run.failures.count > 0) failures.push(`latency n=${n} ${implementation}: ${describeFailures(run.failures.codes)}`);
     }
@@ -107,7 +112,7 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
       rows.push(row(`${label}: modules first loaded during it`, { raw: modules('raw'), ours: modules('ours'), baseline: modules('baseline') }, 0));
       for (const [implementation, run] of Object.entries(runs)) {
         if (run && !run.ok) failures.push(`memory ${label} ${implementation}: ${run.code ?? 'failed'}`);
-        if (run?.ok && run.linkCheck !== 'ok' && implementation !== 'raw') failures.push(`memory ${label} ${implementation}: link check ${run.linkCheck}`);
+        if (run?.ok && !['ok', 'skipped'].includes(run.linkCheck) && implementation !== 'raw') failures.push(`memory ${label} ${implementation}: link check ${run.linkCheck}`);
       }
     }
   }
@@ -159,6 +164,10 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
     rows.push(row('cold import, function file only: RSS (MiB)', { ours: importMib('ours-entry'), baseline: importMib('baseline') }, 1));
     rows.push(row('cold import, incl. first-request modules (ms)', { ours: importMs('ours-full'), baseline: importMs('baseline') }, 0));
     rows.push(row('cold import, incl. first-request modules: RSS (MiB)', { ours: importMib('ours-full'), baseline: importMib('baseline') }, 1));
+    if (imports('ours-bundle').length > 0) {
+      rows.push(row('cold import, the same bundled (npm run bundle) (ms)', { ours: importMs('ours-bundle'), baseline: importMs('baseline') }, 0, 'one minified file'));
+      rows.push(row('cold import, the same bundled: RSS (MiB)', { ours: importMib('ours-bundle'), baseline: importMib('baseline') }, 1));
+    }
   }
   if (imports('ours-full-otel').length > 0) {
     // Our telemetry is a log line; the baseline here is the same app sending OpenTelemetry metrics.
@@ -168,6 +177,16 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
   }
 
   const targets: TargetCheck[] = [];
+  // Issue 14's targets, meant against the null blob endpoint (BENCH_BLOB=null, the default).
+  for (const [n, limit] of [
+    [1, 20],
+    [10, 150],
+  ] as const) {
+    const added = rows.find((candidate) => candidate.metric === `n=${n} added over raw, p50 (ms)`)?.ours;
+    targets.push(check(`ours: added latency over raw, n=${n} p50 ≤ ${limit} ms`, added, (v) => v <= limit));
+    const perImage = rows.find((candidate) => candidate.metric === `n=${n} CPU per image, mean (ms)`)?.ours;
+    targets.push(check(`ours: CPU per image, n=${n} ≤ 25 ms`, perImage, (v) => v <= 25));
+  }
   for (const n of [1, 10]) {
     for (const q of [50, 95]) {
       const ratio = rows.find((candidate) => candidate.metric === `n=${n} added over raw, p${q} (ms)`)?.ratio;
@@ -180,6 +199,10 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
       const value = rows.find((candidate) => candidate.metric === `n=${n} ${phase}: RSS bytes per decoded byte`)?.ours;
       targets.push(check(`ours: RSS per decoded byte, n=${n} ${phase} ≤ 2`, value, (v) => v <= 2));
     }
+  }
+  for (const subject of ['ours-full', 'ours-bundle'] as const) {
+    const ratio = rows.find((candidate) => candidate.metric === (subject === 'ours-full' ? 'cold import, incl. first-request modules (ms)' : 'cold import, the same bundled (npm run bundle) (ms)'))?.ratio;
+    targets.push(check(`${subject}: cold import of everything the first request needs ≤ 1.0 × baseline`, ratio, (v) => v <= 1));
   }
   const heavy = loads.at(-1);
   if (heavy) {

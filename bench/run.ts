@@ -13,8 +13,8 @@ import { request } from 'undici';
 import { z } from 'zod';
 
 import type { RunningAzurite } from '../local-host/azurite';
-import { startAzurite } from '../local-host/azurite';
-import { runWorkerProcess, signalAllChildren, startEmulatorProcess } from './processes';
+import { devStorageConnectionString, startAzurite } from '../local-host/azurite';
+import { runWorkerProcess, signalAllChildren, startEmulatorProcess, startNullBlobProcess } from './processes';
 import type { RunningEmulator, WorkerRun } from './processes';
 import type { ImplementationName, StorageSettings, UpstreamSettings, WorkerArgs, WorkerResult } from './protocol';
 import { IMPORT_SUBJECTS, workerResultSchema } from './protocol';
@@ -22,9 +22,10 @@ import type { ConcurrencyLoad } from './report';
 import { buildReport, formatReport } from './report';
 import { LATEST_RESULTS_FILE } from './results-files';
 import { generationsUrl } from './impl/raw';
+import { formatThroughput, planThroughput, throughputEmulatorSettings, throughputRows, throughputTargets } from './throughput';
 import { MIB } from './stats';
 
-const SCENARIOS = ['import', 'memory', 'latency', 'concurrency'] as const;
+const SCENARIOS = ['import', 'memory', 'latency', 'concurrency', 'throughput'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const API_KEY = 'emulator-key';
@@ -52,6 +53,12 @@ const parametersSchema = z
     BENCH_ITERATIONS: wholeNumber(1, 1_000),
     BENCH_ITERATIONS_N10: wholeNumber(1, 1_000),
     BENCH_WARMUP: wholeNumber(0, 100),
+    BENCH_BLOB: z.enum(['null', 'azurite']).optional(),
+    BENCH_THROUGHPUT_JOBS: wholeNumber(1, 10_000),
+    BENCH_BACKENDS: wholeNumber(1, 20),
+    BENCH_QUOTA: wholeNumber(1, 1_000),
+    BENCH_MINUTE_MS: wholeNumber(500, 600_000),
+    BENCH_THROUGHPUT_LATENCY_MS: wholeNumber(0, 60_000),
     BENCH_SCENARIOS: z
       .string()
       .transform((text) => text.split(',').map((part) => part.trim()).filter(Boolean))
@@ -70,6 +77,17 @@ const parametersSchema = z
       imageSize: SIZE,
       imageDetail: 'noise' as const,
       prompt: PROMPT,
+      // Against the null endpoint the rows measure our layer; against Azurite, its single thread too.
+      blob: env.BENCH_BLOB ?? 'null',
+      // The default quota of the gpt-image-1 series (5 images a minute), with a "minute" of 6 s and the
+      // upstream's 10-30 s scaled alike, so 100 jobs drain in about a minute instead of ten.
+      throughput: {
+        jobs: env.BENCH_THROUGHPUT_JOBS ?? 100,
+        backends: env.BENCH_BACKENDS ?? 3,
+        quota: env.BENCH_QUOTA ?? 5,
+        minuteMs: env.BENCH_MINUTE_MS ?? 6_000,
+        latencyMs: env.BENCH_THROUGHPUT_LATENCY_MS ?? 1_500,
+      },
     };
   });
 type Parameters = z.infer<typeof parametersSchema>;
@@ -105,6 +123,7 @@ function readParameters(): Parameters {
 function plan(parameters: Parameters, upstream: UpstreamSettings, connectionString: string): Step[] {
   const storageFor = (implementation: ImplementationName): StorageSettings => ({
     connectionString,
+    discardsUploads: parameters.blob === 'null',
     // The raw call stores nothing; it gets a name only because every target carries one.
     container: implementation === 'raw' ? CONTAINERS.ours : CONTAINERS[implementation],
   });
@@ -183,6 +202,8 @@ function describeRunFailure(run: WorkerRun, timeoutInMs: number): string | undef
 
 function summarise(result: WorkerResult): string {
   switch (result.scenario) {
+    case 'throughput':
+      return `${result.succeeded}/${result.jobs} jobs in ${(result.drainMs / 1000).toFixed(1)} s, ${result.upstreamCalls} upstream calls, ${result.upstream429} of them 429`;
     case 'import':
       return `${result.ms.toFixed(0)} ms, +${((result.rssAfterBytes - result.rssBeforeBytes) / MIB).toFixed(1)} MiB`;
     case 'memory':
@@ -228,6 +249,7 @@ function removeDataDir(dataDir: string): void {
 // The results file is shared around: keep the (well-known, but still) account key and api-key out of it.
 function withoutSecrets(args: WorkerArgs): WorkerArgs {
   if (args.scenario === 'import') return args;
+  if (args.scenario === 'throughput') return { ...args, apiKey: '***', storage: { ...args.storage, connectionString: '(Azurite, development account)' } };
   return { ...args, upstream: { ...args.upstream, apiKey: '***' }, storage: { ...args.storage, connectionString: '(Azurite, development account)' } };
 }
 
@@ -256,6 +278,8 @@ async function main(): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'imagegen-bench-azurite-'));
   let azurite: RunningAzurite | undefined;
   let emulator: RunningEmulator | undefined;
+  let throughputEmulator: RunningEmulator | undefined;
+  let nullBlob: RunningEmulator | undefined;
 
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted) {
@@ -282,11 +306,17 @@ async function main(): Promise<number> {
     emulator = await startEmulatorProcess(emulatorEntry, {
       latencyMs: parameters.emulatorLatencyMs,
       apiKey: API_KEY,
-      deployment: DEPLOYMENT,
+      deployments: `${DEPLOYMENT}=${DEPLOYMENT}`,
       imageDetail: parameters.imageDetail,
     });
     log(`emulator at ${emulator.url} (pid ${emulator.pid}, latency ${parameters.emulatorLatencyMs} ms); Azurite pid ${azurite.pid}`);
-    await createContainers(azurite.connectionString);
+    let targetStorage = azurite.connectionString;
+    if (parameters.blob === 'null' && parameters.scenarios.some((scenario) => ['memory', 'latency', 'concurrency'].includes(scenario))) {
+      nullBlob = await startNullBlobProcess(join(__dirname, 'null-blob-main.js'));
+      log(`null blob endpoint at ${nullBlob.url} (pid ${nullBlob.pid}): the latency, memory and concurrency rows upload to it`);
+      targetStorage = devStorageConnectionString({ blobEndpoint: nullBlob.url, queueEndpoint: azurite.queueEndpoint, tableEndpoint: azurite.tableEndpoint });
+    }
+    await createContainers(targetStorage);
     const upstream: UpstreamSettings = {
       emulatorUrl: emulator.url,
       apiKey: API_KEY,
@@ -297,7 +327,20 @@ async function main(): Promise<number> {
     };
     await warmEmulator(upstream);
 
-    const plannedSteps = plan(parameters, upstream, azurite.connectionString);
+    const plannedSteps: Step[] = plan(parameters, upstream, targetStorage);
+    if (parameters.scenarios.includes('throughput')) {
+      // An emulator of its own: deployments with quotas and a short minute, small images.
+      throughputEmulator = await startEmulatorProcess(emulatorEntry, {
+        latencyMs: parameters.throughput.latencyMs,
+        apiKey: API_KEY,
+        imageDetail: 'flat',
+        ...throughputEmulatorSettings(parameters.throughput, DEPLOYMENT),
+        minuteMs: parameters.throughput.minuteMs,
+      });
+      log(`throughput emulator at ${throughputEmulator.url} (pid ${throughputEmulator.pid})`);
+      const throughputUpstream = { emulatorUrl: throughputEmulator.url, apiKey: API_KEY, apiVersion: API_VERSION, prompt: parameters.prompt };
+      plannedSteps.push(...planThroughput(parameters.throughput, throughputUpstream, azurite.connectionString));
+    }
     const records: StepRecord[] = [];
     for (const [index, step] of plannedSteps.entries()) {
       if (interrupted) throw new Error('Interrupted.');
@@ -310,6 +353,10 @@ async function main(): Promise<number> {
 
     const results = records.flatMap((record) => (record.result ? [record.result] : []));
     const report = buildReport(results, parameters.concurrencyLoads);
+    const throughput = throughputRows(
+      results.filter((result) => result.scenario === 'throughput'),
+      parameters.throughput,
+    );
     const durationMs = performance.now() - startedAt;
     const host = machine();
     const errors = records.flatMap((record) => (record.error ? [`${record.label}: ${record.error}`] : []));
@@ -320,8 +367,10 @@ async function main(): Promise<number> {
       `imagegen-functions bench — ${timestamp}`,
       `machine: ${host.cpuModel}, ${host.cores} cores, ${host.totalMemoryMiB} MiB, node ${host.node} (load avg before ${loadBefore[0]?.toFixed(2)}, after ${loadAfter[0]?.toFixed(2)})`,
       `emulator latency ${parameters.emulatorLatencyMs} ms, ${parameters.imageSize} ${parameters.imageDetail} PNGs; ${parameters.warmup} warm-up + ${parameters.iterations.n1} (n=1) / ${parameters.iterations.n10} (n=10) sequential requests`,
+      `blob storage for the latency, memory and concurrency rows: ${parameters.blob === 'null' ? 'the null endpoint (uploads read and dropped; links not checked)' : 'Azurite on disk'}`,
       '',
       formatReport(report),
+      ...(throughput.length > 0 ? ['', formatThroughput(throughput, parameters.throughput)] : []),
       ...(errors.length > 0 ? ['', 'Scenarios that produced no result:', ...errors.map((error) => `  ${error}`)] : []),
       '',
       `total ${(durationMs / 1000).toFixed(0)} s`,
@@ -331,13 +380,15 @@ async function main(): Promise<number> {
     const file = join(repoRoot, LATEST_RESULTS_FILE);
     mkdirSync(dirname(file), { recursive: true });
     const steps = records.map((record) => ({ ...record, args: withoutSecrets(record.args) }));
-    const json = { timestamp, durationMs, machine: { ...host, loadAverage: { before: loadBefore, after: loadAfter } }, parameters, ...report, errors, steps };
+    const json = { timestamp, durationMs, machine: { ...host, loadAverage: { before: loadBefore, after: loadAfter } }, parameters, ...report, throughput: { rows: throughput, targets: throughputTargets(throughput) }, errors, steps };
     writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
     log(`wrote ${file}`);
     return errors.length > 0 ? 1 : 0;
   } finally {
     // Each step on its own: a failure to stop one process must not leave the other running.
     await emulator?.stop().catch((error: unknown) => log(`could not stop the emulator (pid ${emulator?.pid}): ${String(error)}`));
+    await nullBlob?.stop().catch((error: unknown) => log(`could not stop the null blob endpoint (pid ${nullBlob?.pid}): ${String(error)}`));
+    await throughputEmulator?.stop().catch((error: unknown) => log(`could not stop the throughput emulator (pid ${throughputEmulator?.pid}): ${String(error)}`));
     await azurite?.stop().catch((error: unknown) => log(`could not stop Azurite (pid ${azurite?.pid}): ${String(error)}`));
     removeDataDir(dataDir);
     process.off('SIGINT', onSignal);

@@ -62,6 +62,7 @@ async function measureTarget(raw: unknown): Promise<WorkerResult> {
   const { workerArgsSchema } = await import('./protocol.js');
   const args = workerArgsSchema.parse(raw);
   if (args.scenario === 'import') return measureImport(args.subject);
+  if (args.scenario === 'throughput') return (await import('./impl/throughput.js')).measureThroughput(args);
 
   const setupStartedAt = performance.now();
   const target = await createTarget(args);
@@ -165,7 +166,8 @@ async function measureMemory(target: BenchTarget, args: Extract<TargetArgs, { sc
     breakdown: { before, atPeak },
   } as const;
   if (!outcome.ok) return { ...common, ok: false, code: outcome.code, decodedBytes: 0, responseBytes: 0, linkCheck: 'none' };
-  return { ...common, ok: true, decodedBytes: outcome.decodedBytes, responseBytes: outcome.responseBytes, linkCheck: await checkLink(outcome) };
+  const linkCheck = args.storage.discardsUploads ? 'skipped' : await checkLink(outcome);
+  return { ...common, ok: true, decodedBytes: outcome.decodedBytes, responseBytes: outcome.responseBytes, linkCheck };
 }
 
 /** CommonJS modules loaded so far: what a request pulls in lazily shows as a difference. */

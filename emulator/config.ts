@@ -5,6 +5,7 @@
 import { z } from 'zod';
 
 import { MODEL_IDS, isModelId } from './models';
+import type { QuotaSpec } from './quotas';
 import type { EmulatorOptions } from './server';
 
 export const DEFAULT_CLI_PORT = 8089;
@@ -48,12 +49,35 @@ const deploymentsSchema = z.preprocess(
     .optional(),
 );
 
+// `name=5ipm,other=10rpm`: images or requests per minute, as Azure states its image quotas.
+const quotasSchema = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .transform((text, context) => {
+      const quotas: Record<string, QuotaSpec> = {};
+      for (const entry of text.split(',').map((part) => part.trim()).filter((part) => part.length > 0)) {
+        const match = /^([^=\s]+)\s*=\s*(\d{1,7})\s*(ipm|rpm)$/i.exec(entry);
+        const [name, amount, unit] = [match?.[1], Number(match?.[2]), match?.[3]?.toLowerCase()];
+        if (name === undefined || !(amount >= 1)) {
+          context.addIssue({ code: 'custom', message: `EMULATOR_QUOTAS entry '${entry}' is not name=Nipm or name=Nrpm (N ≥ 1)` });
+        } else {
+          quotas[name] = unit === 'ipm' ? { imagesPerMinute: amount } : { requestsPerMinute: amount };
+        }
+      }
+      return quotas;
+    })
+    .optional(),
+);
+
 const environmentSchema = z.object({
   EMULATOR_HOST: z.preprocess(blankToUndefined, z.string().optional()),
   EMULATOR_PORT: wholeNumber('EMULATOR_PORT', 65_535),
   EMULATOR_API_KEY: z.preprocess(blankToUndefined, z.string().optional()),
   EMULATOR_DEPLOYMENTS: deploymentsSchema,
   EMULATOR_LATENCY_MS: wholeNumber('EMULATOR_LATENCY_MS', 3_600_000),
+  EMULATOR_QUOTAS: quotasSchema,
+  EMULATOR_MINUTE_MS: wholeNumber('EMULATOR_MINUTE_MS', 3_600_000),
   EMULATOR_IMAGE_DETAIL: z.preprocess(
     blankToUndefined,
     z.enum(['flat', 'noise'], { error: "EMULATOR_IMAGE_DETAIL must be 'flat' or 'noise'" }).optional(),
@@ -86,5 +110,7 @@ export function emulatorOptionsFromEnv(env: Readonly<Record<string, string | und
     ...(settings.EMULATOR_DEPLOYMENTS === undefined ? {} : { deployments: settings.EMULATOR_DEPLOYMENTS }),
     ...(settings.EMULATOR_LATENCY_MS === undefined ? {} : { latencyMs: settings.EMULATOR_LATENCY_MS }),
     ...(settings.EMULATOR_IMAGE_DETAIL === undefined ? {} : { imageDetail: settings.EMULATOR_IMAGE_DETAIL }),
+    ...(settings.EMULATOR_QUOTAS === undefined ? {} : { quotas: settings.EMULATOR_QUOTAS }),
+    ...(settings.EMULATOR_MINUTE_MS === undefined ? {} : { minuteMs: settings.EMULATOR_MINUTE_MS }),
   };
 }

@@ -12,7 +12,13 @@ async function main(): Promise<void> {
   const deployments = Object.entries(options.deployments ?? DEFAULT_DEPLOYMENTS)
     .map(([name, model]) => (name === model ? name : `${name}=${model}`))
     .join(', ');
-  console.log(`Azure OpenAI images emulator ready at ${emulator.url} (api-key: ${key}; deployments: ${deployments})`);
+  const quotas = Object.entries(options.quotas ?? {})
+    .map(([name, quota]) => `${name} ${'imagesPerMinute' in quota ? `${quota.imagesPerMinute} images` : `${quota.requestsPerMinute} requests`}`)
+    .join(', ');
+  const minute = options.minuteMs === undefined ? 'minute' : `${options.minuteMs} ms "minute"`;
+  console.log(
+    `Azure OpenAI images emulator ready at ${emulator.url} (api-key: ${key}; deployments: ${deployments}${quotas ? `; quotas per ${minute}: ${quotas}` : ''})`,
+  );
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

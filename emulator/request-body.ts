@@ -109,3 +109,10 @@ export function modelOf(body: ParsedBody): unknown {
   if (body.kind === 'form') return body.fields.model;
   return undefined;
 }
+
+/** How many images the body asks for, as far as a quota is concerned: a valid `n`, else one. */
+export function imageCountOf(body: ParsedBody): number {
+  const raw: unknown = body.kind === 'json' ? body.value.n : body.kind === 'form' ? body.fields.n : undefined;
+  const n = typeof raw === 'string' && /^\d{1,2}$/.test(raw) ? Number(raw) : raw;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 10 ? n : 1;
+}

@@ -8,6 +8,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 
+import { z } from 'zod';
+
 import { authenticate, recordedHeaders } from './auth';
 import { readEditInputs, FILE_FIELD_NAMES, MAX_INPUT_IMAGES, MAX_MASK_BYTES } from './edit-inputs';
 import type { EditInputs } from './edit-inputs';
@@ -38,15 +40,18 @@ import { MODEL_IDS, MODEL_PROFILES, computeUsage, formatSize, inputImageTokens, 
 import type { ResponseImage, StreamEvent } from './payloads';
 import { eventStreamPieces, imagesResponsePieces } from './payloads';
 import type { ParsedBody } from './request-body';
-import { modelOf, parseBody, promptOf, readBody } from './request-body';
+import { imageCountOf, modelOf, parseBody, promptOf, readBody } from './request-body';
 import type { BodyPiece } from './respond';
 import { bodyLength, writePieces } from './respond';
 import type { ApiFlavour, ApiRoute, ImageOperation } from './routes';
 import { apiVersionSupportsEdits, matchApiRoute } from './routes';
+import type { QuotaSpec } from './quotas';
+import { DeploymentUsage, quotaLimit, quotaSpecSchema } from './quotas';
 import type { ImageParameters } from './validation';
 import { coerceFormFields, describeValue, validateParameters } from './validation';
 
 export type { EmulatorFault } from './faults';
+export type { QuotaSpec } from './quotas';
 
 export interface EmulatorOptions {
   /** Default '127.0.0.1'. */
@@ -65,10 +70,16 @@ export interface EmulatorOptions {
   imageDetail?: 'flat' | 'noise';
   /** Edits: per-file cap. Default 50 MiB. (The mask cap is the service's 4 MiB.) */
   maxImageBytes?: number;
+  /** Deployment name → its quota, enforced over a sliding window. Default: none (the headers report a generous limit). */
+  quotas?: Record<string, QuotaSpec>;
+  /** How long a quota's "minute" lasts, so tests and benchmarks can throttle in seconds. Default 60 000. */
+  minuteMs?: number;
 }
 
 export interface EmulatorRequestRecord {
   method: string;
+  /** When it arrived (ms since the epoch). */
+  receivedAt: number;
   /** The request target as sent, query included. */
   path: string;
   deployment?: string;
@@ -91,7 +102,11 @@ export interface RunningEmulator {
   readonly requests: readonly EmulatorRequestRecord[];
   /** Scripted faults for the next API requests, first in first out, one per request. */
   enqueueFaults(...faults: EmulatorFault[]): void;
-  /** Clears the records and the queued faults. */
+  /** Adds or replaces a deployment, with its quota (none: not enforced). Its usage so far is kept. */
+  setDeployment(name: string, deployment: { model: string; quota?: QuotaSpec | undefined }): void;
+  /** Removes a deployment; requests for it then get the service's DeploymentNotFound. */
+  removeDeployment(name: string): void;
+  /** Clears the records, the queued faults and the quotas' usage. */
   reset(): void;
   /** Stops listening and destroys every open connection, including requests held by a timeout fault. */
   close(): Promise<void>;
@@ -105,10 +120,7 @@ const MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
 const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
 const MAX_RECORDS = 10_000;
 const REGION = 'East US 2';
-// Reported, not enforced: throttling is the job of scripted faults, so the window is generous.
-const RATE_LIMIT_REQUESTS = 600;
-const RATE_LIMIT_TOKENS = 6_000_000;
-const RATE_WINDOW_MS = 60_000;
+const DEFAULT_MINUTE_MS = 60_000;
 
 interface Settings {
   readonly apiKeys: ReadonlySet<string>;
@@ -117,6 +129,8 @@ interface Settings {
   readonly latencyMs: number;
   readonly imageDetail: ImageDetail;
   readonly maxImageBytes: number;
+  readonly quotas: ReadonlyMap<string, QuotaSpec>;
+  readonly minuteMs: number;
 }
 
 function resolveSettings(options: EmulatorOptions): Settings {
@@ -132,6 +146,15 @@ function resolveSettings(options: EmulatorOptions): Settings {
   if (!Number.isInteger(latencyMs) || latencyMs < 0) problems.push(`latencyMs must be a whole number ≥ 0, not ${latencyMs}`);
   const maxImageBytes = options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   if (!Number.isInteger(maxImageBytes) || maxImageBytes <= 0) problems.push(`maxImageBytes must be a whole number > 0, not ${maxImageBytes}`);
+  const quotas = new Map<string, QuotaSpec>();
+  for (const [name, quota] of Object.entries(options.quotas ?? {})) {
+    const parsed = quotaSpecSchema.safeParse(quota);
+    if (!deployments.has(name)) problems.push(`a quota names deployment '${name}', which is not one of the deployments`);
+    else if (!parsed.success) problems.push(`the quota of '${name}' must be {"imagesPerMinute": N} or {"requestsPerMinute": N} with N ≥ 1`);
+    else quotas.set(name, parsed.data);
+  }
+  const minuteMs = options.minuteMs ?? DEFAULT_MINUTE_MS;
+  if (!Number.isInteger(minuteMs) || minuteMs < 100) problems.push(`minuteMs must be a whole number ≥ 100, not ${minuteMs}`);
   if (problems.length > 0) throw new Error(`Invalid emulator options: ${problems.join('; ')}.`);
   return {
     apiKeys: new Set(apiKeys),
@@ -140,6 +163,8 @@ function resolveSettings(options: EmulatorOptions): Settings {
     latencyMs,
     imageDetail: options.imageDetail ?? 'flat',
     maxImageBytes,
+    quotas,
+    minuteMs,
   };
 }
 
@@ -153,32 +178,6 @@ type Outcome =
 interface Target {
   readonly deployment: string;
   readonly model: ModelProfile;
-}
-
-class RateWindow {
-  private startedAt = 0;
-  private requests = 0;
-  private tokens = 0;
-
-  count(requests: number, tokens: number, now: number): void {
-    if (now - this.startedAt >= RATE_WINDOW_MS) {
-      this.startedAt = now;
-      this.requests = 0;
-      this.tokens = 0;
-    }
-    this.requests += requests;
-    this.tokens += tokens;
-  }
-
-  headers(now: number): Record<string, string> {
-    const fresh = now - this.startedAt >= RATE_WINDOW_MS;
-    return {
-      'x-ratelimit-limit-requests': String(RATE_LIMIT_REQUESTS),
-      'x-ratelimit-remaining-requests': String(Math.max(0, RATE_LIMIT_REQUESTS - (fresh ? 0 : this.requests))),
-      'x-ratelimit-limit-tokens': String(RATE_LIMIT_TOKENS),
-      'x-ratelimit-remaining-tokens': String(Math.max(0, RATE_LIMIT_TOKENS - (fresh ? 0 : this.tokens))),
-    };
-  }
 }
 
 /** DALL-E qualities have no token table; the GPT ones index it. */
@@ -197,12 +196,37 @@ class ImagesEmulator {
   private readonly renderer: ImageRenderer;
   /** DALL-E 3 `url` results, served from /_emulator/files/ like the service's short-lived blob links. */
   private readonly files = new LruCache<Buffer>(64, 256 * 1024 * 1024);
-  private readonly rateWindows = new Map<string, RateWindow>();
+  private readonly deployments: Map<string, ModelProfile>;
+  private readonly usages = new Map<string, DeploymentUsage>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private baseUrl = '';
 
   constructor(private readonly settings: Settings) {
     this.renderer = new ImageRenderer(settings.imageDetail);
+    this.deployments = new Map(settings.deployments);
+    for (const [name, quota] of settings.quotas) this.usages.set(name, new DeploymentUsage(quota, settings.minuteMs));
+  }
+
+  setDeployment(name: string, model: ModelProfile, quota: QuotaSpec | undefined): void {
+    this.deployments.set(name, model);
+    this.quotaUsage(name).quota = quota;
+  }
+
+  removeDeployment(name: string): boolean {
+    this.usages.delete(name);
+    return this.deployments.delete(name);
+  }
+
+  /** The deployments with their quotas and what they used in the current window. */
+  describeDeployments(now: number): Record<string, unknown> {
+    return Object.fromEntries(
+      [...this.deployments].map(([name, model]) => {
+        const usage = this.usages.get(name);
+        const quota = usage?.quota;
+        const used = usage?.used(now) ?? 0;
+        return [name, { model: model.id, quota: quota ?? null, used, ...(quota ? { remaining: Math.max(0, quotaLimit(quota) - used) } : {}) }];
+      }),
+    );
   }
 
   setBaseUrl(url: string): void {
@@ -222,6 +246,7 @@ class ImagesEmulator {
     }
     const record: EmulatorRequestRecord = {
       method: request.method ?? 'GET',
+      receivedAt: Date.now(),
       path: request.url ?? '/',
       operation: 'unknown',
       status: 0,
@@ -287,6 +312,12 @@ class ImagesEmulator {
     }
     if (route.operation === 'edits' && !target.model.supportsEdits) throw operationNotSupported(route.flavour, route.operation, target.model.id);
 
+    // The quota is the gateway's business: a throttled request is refused before anyone reads it.
+    const waitInMs = this.quotaUsage(target.deployment).admit(imageCountOf(body), Date.now());
+    if (waitInMs !== undefined) {
+      throw rateLimited(route.flavour, route.operation, target.model.id, route.apiVersion, { milliseconds: Math.ceil(waitInMs) });
+    }
+
     const directives = this.takeDirectives(request, body);
     const fault = directives.fault;
     if (fault?.kind === 'status') {
@@ -348,7 +379,7 @@ class ImagesEmulator {
       return { kind: 'success', pieces: await this.dallEResponse(params, route.flavour, origin, malformed), eventStream: false, truncate };
     }
     const rendered = await this.renderImages(params, route.operation, editInputs);
-    this.rateWindow(target.deployment).count(0, outputTokensPerImage(gptQuality(params), rendered.size) * params.n, Date.now());
+    this.quotaUsage(target.deployment).countTokens(outputTokensPerImage(gptQuality(params), rendered.size) * params.n, Date.now());
     const pieces = params.stream
       ? eventStreamPieces(await this.streamEvents(params, target.model, route.operation, rendered, editInputs), malformed)
       : imagesResponsePieces({
@@ -369,7 +400,7 @@ class ImagesEmulator {
   private resolveTarget(route: ApiRoute, body: ParsedBody): Target {
     if (route.flavour === 'azure-deployment') {
       const name = route.pathDeployment ?? '';
-      const model = this.settings.deployments.get(name);
+      const model = this.deployments.get(name);
       if (!model) throw deploymentNotFound(route.flavour, name);
       return { deployment: name, model };
     }
@@ -381,11 +412,11 @@ class ImagesEmulator {
     if (typeof requested !== 'string') {
       throw invalidRequest(`Invalid type for 'model': expected a string, but got ${describeValue(requested)} instead.`, 'model', 'invalid_type');
     }
-    const byName = this.settings.deployments.get(requested);
+    const byName = this.deployments.get(requested);
     if (byName) return { deployment: requested, model: byName };
     // OpenAI callers name the model itself; serve it from the first deployment of that model.
     if (route.flavour === 'openai') {
-      for (const [deployment, model] of this.settings.deployments) {
+      for (const [deployment, model] of this.deployments) {
         if (model.id === requested) return { deployment, model };
       }
     }
@@ -557,24 +588,22 @@ class ImagesEmulator {
     });
   }
 
-  private rateWindow(key: string): RateWindow {
-    let window = this.rateWindows.get(key);
-    if (!window) {
-      window = new RateWindow();
-      this.rateWindows.set(key, window);
+  private quotaUsage(deployment: string): DeploymentUsage {
+    let usage = this.usages.get(deployment);
+    if (!usage) {
+      usage = new DeploymentUsage(undefined, this.settings.minuteMs);
+      this.usages.set(deployment, usage);
     }
-    return window;
+    return usage;
   }
 
   private async deliver(request: IncomingMessage, response: ServerResponse, record: EmulatorRequestRecord, outcome: Outcome): Promise<void> {
-    const now = Date.now();
-    const window = this.rateWindow(record.deployment ?? '');
-    window.count(1, 0, now);
     const headers: Record<string, string> = {
       'x-request-id': record.requestId,
       'apim-request-id': randomUUID(),
       'x-ms-region': REGION,
-      ...window.headers(now),
+      // Requests that named no deployment get the resource's generous defaults, as before any quota.
+      ...this.quotaUsage(record.deployment ?? '').headers(Date.now()),
     };
     const clientRequestId = headerValue(request, 'x-ms-client-request-id');
     if (clientRequestId !== undefined) headers['x-ms-client-request-id'] = clientRequestId;
@@ -647,7 +676,10 @@ class ImagesEmulator {
     try {
       switch (route) {
         case 'GET /_emulator/health':
-          send(200, { status: 'ok', deployments: Object.fromEntries([...this.settings.deployments].map(([name, model]) => [name, model.id])) });
+          send(200, { status: 'ok', deployments: Object.fromEntries([...this.deployments].map(([name, model]) => [name, model.id])) });
+          return;
+        case 'GET /_emulator/deployments':
+          send(200, { minuteMs: this.settings.minuteMs, deployments: this.describeDeployments(Date.now()) });
           return;
         case 'GET /_emulator/requests':
           send(200, this.records);
@@ -681,6 +713,7 @@ class ImagesEmulator {
           return;
         }
         default:
+          if (await this.deploymentControl(request, url, send)) return;
           send(404, { error: { code: '404', message: 'Resource not found' } });
       }
     } catch (error: unknown) {
@@ -693,11 +726,52 @@ class ImagesEmulator {
     }
   }
 
+  /** `PUT /_emulator/deployments/{name}` `{"model": …, "quota"?: {…} | null}` and `DELETE /_emulator/deployments/{name}`. */
+  private async deploymentControl(request: IncomingMessage, url: URL, send: (status: number, body?: unknown) => void): Promise<boolean> {
+    const match = /^\/_emulator\/deployments\/([A-Za-z0-9._-]{1,64})\/?$/.exec(url.pathname);
+    const name = match?.[1];
+    if (name === undefined) return false;
+    if (request.method === 'DELETE') {
+      if (this.removeDeployment(name)) send(204);
+      else send(404, { error: { code: 'DeploymentNotFound', message: `There is no deployment '${name}'.` } });
+      return true;
+    }
+    if (request.method !== 'PUT') return false;
+    const text = (await readBody(request, MAX_CONTROL_BODY_BYTES)).toString('utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      send(400, { error: { code: 'InvalidJson', message: 'The body must be JSON: {"model": "gpt-image-1.5", "quota": {"imagesPerMinute": 5}}.' } });
+      return true;
+    }
+    const parsed = deploymentSchema.safeParse(json);
+    if (!parsed.success) {
+      send(400, {
+        error: {
+          code: 'InvalidDeployment',
+          message: `The body must be {"model": one of ${MODEL_IDS.join(', ')}, "quota"?: {"imagesPerMinute": N} or {"requestsPerMinute": N} or null}.`,
+          details: parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+        },
+      });
+      return true;
+    }
+    this.setDeployment(name, MODEL_PROFILES[parsed.data.model], parsed.data.quota ?? undefined);
+    send(200, { [name]: this.describeDeployments(Date.now())[name] });
+    return true;
+  }
+
   reset(): void {
     this.records.length = 0;
     this.faults.length = 0;
+    for (const [name, usage] of this.usages) this.usages.set(name, new DeploymentUsage(usage.quota, this.settings.minuteMs));
   }
 }
+
+const deploymentSchema = z.strictObject({
+  model: z.enum(MODEL_IDS),
+  quota: quotaSpecSchema.nullable().optional(),
+});
 
 function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -736,6 +810,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     enqueueFaults(...faults: EmulatorFault[]): void {
       // Checked like the control plane's faults, for callers that are not type-checked.
       emulator.faults.push(...emulatorFaultListSchema.parse(faults));
+    },
+    setDeployment(name: string, deployment: { model: string; quota?: QuotaSpec | undefined }): void {
+      const parsed = deploymentSchema.parse(deployment);
+      emulator.setDeployment(name, MODEL_PROFILES[parsed.model], parsed.quota ?? undefined);
+    },
+    removeDeployment(name: string): void {
+      emulator.removeDeployment(name);
     },
     reset(): void {
       emulator.reset();

@@ -1,15 +1,17 @@
 // `azd up` for imagegen-functions: a Flex Consumption Function App running as one user-assigned
 // identity, two key-less storage accounts (Functions host + deployment package; the app's images),
-// Azure OpenAI with an image model deployment (or an existing endpoint), Key Vault for key mode,
-// Application Insights with Entra-only ingestion, and the Event Grid system topic on the images
-// account. The Event Grid subscription is made after deploy by infra/hooks/postdeploy.sh.
+// Azure OpenAI with an image model deployment (or an existing endpoint), Key Vault (the job-token
+// secret, and the API key in key mode), Application Insights with Entra-only ingestion, and the
+// Event Grid system topic on the images account. The job-token secret is created once, after
+// provisioning, by infra/hooks/ensure-job-token-secret.sh; the Event Grid subscription after deploy
+// by infra/hooks/postdeploy.sh.
 //
 // Names the code relies on (containers, queue, the inbox function) are defined once below and
 // checked against the code by test/infra.
 
 targetScope = 'subscription'
 
-import { principal } from 'types.bicep'
+import { principal, roleGrant } from 'types.bicep'
 
 @minLength(1)
 @maxLength(64)
@@ -102,6 +104,9 @@ param maximumInstanceCount int = 100
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+@description('JOB_TOKEN_PREVIOUS_SECRETS while the job-token secret is being rotated: a Key Vault reference to the retired version (README, Security). Empty: none.')
+param retiredJobTokenReference string = ''
+
 @allowed(['key', 'key+entra', 'entra'])
 @description('Who may call the image routes (CALLER_AUTH): function keys; keys plus Entra ID sign-in through App Service Authentication; sign-in only.')
 param callerAuth string = 'key'
@@ -126,6 +131,7 @@ var storageNames = {
   outputs: 'outputs'
   jobs: 'jobs'
   jobsQueue: 'image-jobs'
+  callbacksQueue: 'image-callbacks'
   usageTable: 'usage'
   deadLetters: 'eventgrid-deadletters'
   deploymentPackage: 'app-package'
@@ -134,6 +140,12 @@ var appContainers = [storageNames.images, storageNames.inbox, storageNames.outpu
 // The Event Grid-sourced blob trigger on the inbox container; postdeploy.sh subscribes its webhook.
 var inboxFunctionName = 'inbox-edit'
 var eventSubscriptionName = 'inboxblobcreated'
+// The Key Vault secrets behind the app's Key Vault references: ensure-job-token-secret.sh creates
+// the job-token secret after provisioning; the deployment stores the API key (key mode).
+var secretNames = {
+  jobToken: 'job-token-secret'
+  openAiApiKey: 'azure-openai-api-key'
+}
 
 // The version of each model that Azure OpenAI deploys as Global Standard, so that changing the
 // model alone deploys (AZURE_OPENAI_MODEL_VERSION overrides it).
@@ -157,11 +169,19 @@ var signInClientId = callerAuth != 'key' && empty(authClientId) ? fail(signInMes
 // what-if (azd provision --preview) can predict the resources named after them.
 var imagesStorageName = 'stimg${resourceToken}'
 var openAiName = 'oai-${resourceToken}'
+var keyVaultName = 'kv-${resourceToken}'
 
 // Key mode with an existing endpoint stores the key given for it. Without one the app would start
 // with an empty secret: fail the deployment instead, saying what to do.
 var missingKeyMessage = 'AZURE_OPENAI_AUTH is key and AZURE_OPENAI_EXISTING_ENDPOINT is set, but no key was given: run `azd env set-secret AZURE_OPENAI_EXISTING_API_KEY`, then `azd provision` again.'
 var openAiApiKeyToStore = keyMode && !createOpenAi && empty(openAiApiKey) ? fail(missingKeyMessage) : openAiApiKey
+
+// A retired job-token secret stays in Key Vault: the setting only points at its version. A secret
+// itself would be kept in the deployment history, so anything else is refused.
+var plainPreviousSecretMessage = 'JOB_TOKEN_PREVIOUS_SECRETS must be a Key Vault reference (@Microsoft.KeyVault(SecretUri=<the id of the retired version>)), not a secret: a parameter value is kept in the deployment history.'
+var retiredJobTokenSetting = empty(retiredJobTokenReference) || startsWith(retiredJobTokenReference, '@Microsoft.KeyVault(')
+  ? retiredJobTokenReference
+  : fail(plainPreviousSecretMessage)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -187,8 +207,15 @@ var developer principal = {
   principalId: principalId
   principalType: principalType
 }
-// Data access for local runs (never the Functions host's own storage, never the secret).
+// Data access for local runs (never the Functions host's own storage).
 var appAndDeveloper = hasPrincipal ? [app, developer] : [app]
+// The app reads its secrets through Key Vault references. The deployer creates the job-token secret
+// in the postprovision hook and rotates it: Secrets Officer, as no built-in role writes secrets
+// without reading them.
+var keyVaultGrants roleGrant[] = concat(
+  [{ principal: app, roleDefinitionId: roles['Key Vault Secrets User'] }],
+  hasPrincipal ? [{ principal: developer, roleDefinitionId: roles['Key Vault Secrets Officer'] }] : []
+)
 
 // AzureWebJobsStorage and the deployment package: the host needs Blob Data Owner (leases, keys,
 // package), queues and tables (its own bookkeeping). Only the app's identity gets in.
@@ -220,7 +247,7 @@ module imagesStorage 'modules/storage.bicep' = {
     location: location
     tags: tags
     containerNames: concat(appContainers, [storageNames.deadLetters])
-    queueNames: [storageNames.jobsQueue]
+    queueNames: [storageNames.jobsQueue, storageNames.callbacksQueue]
     tableNames: [storageNames.usageTable]
     principals: appAndDeveloper
     accountRoleDefinitionIds: [
@@ -264,17 +291,18 @@ module openAi 'modules/openai.bicep' = if (createOpenAi) {
   }
 }
 
-module keyVault 'modules/key-vault.bicep' = if (keyMode) {
+module keyVault 'modules/key-vault.bicep' = {
   name: 'key-vault'
   scope: rg
   params: {
-    name: 'kv-${resourceToken}'
+    name: keyVaultName
     location: location
     tags: tags
+    storeOpenAiApiKey: keyMode
+    openAiApiKeySecretName: secretNames.openAiApiKey
     openAiAccountName: createOpenAi ? openAiName : ''
     openAiApiKey: openAiApiKeyToStore
-    principals: [app]
-    roleDefinitionIds: [roles['Key Vault Secrets User']]
+    roleGrants: keyVaultGrants
   }
 }
 
@@ -292,6 +320,12 @@ module eventGrid 'modules/event-grid.bicep' = {
 }
 
 var resolvedOpenAiEndpoint = createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint
+
+// An app setting the platform fills from Key Vault with the app's identity (keyVaultReferenceIdentity
+// in modules/function-app.bicep). No version, so it follows the secret's latest one; it ends with a
+// slash, a versionless form App Service accepts (one report has the form without it keep serving
+// an older version after a rotation).
+func keyVaultReference(vaultUri string, secretName string) string => '@Microsoft.KeyVault(SecretUri=${vaultUri}secrets/${secretName}/)'
 
 // Exactly what the app reads (src/config.ts APP_SETTING_NAMES) plus the settings the Functions host
 // reads itself: AzureWebJobsStorage__*, the ImagesStorage trigger connection's __credential and
@@ -315,18 +349,19 @@ var baseAppSettings = {
   OUTPUTS_CONTAINER: storageNames.outputs
   JOBS_CONTAINER: storageNames.jobs
   JOBS_QUEUE: storageNames.jobsQueue
+  CALLBACKS_QUEUE: storageNames.callbacksQueue
   AZURE_OPENAI_ENDPOINT: resolvedOpenAiEndpoint
   AZURE_OPENAI_DEPLOYMENTS: '${openAiModelName}=${deploymentName}'
   AZURE_OPENAI_DEFAULT_MODEL: openAiModelName
   AZURE_OPENAI_AUTH: openAiAuth
+  JOB_TOKEN_SECRET: keyVaultReference(keyVault.outputs.vaultUri, secretNames.jobToken)
   USAGE_TABLE: storageNames.usageTable
   CALLER_AUTH: callerAuth
   BUDGETS: budgets
   PRICE_TABLE: priceTable
 }
-var keyModeAppSettings = {
-  AZURE_OPENAI_API_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault!.outputs.secretUri})'
-}
+var keyModeAppSettings = keyMode ? { AZURE_OPENAI_API_KEY: keyVaultReference(keyVault.outputs.vaultUri, secretNames.openAiApiKey) } : {}
+var rotationAppSettings = empty(retiredJobTokenSetting) ? {} : { JOB_TOKEN_PREVIOUS_SECRETS: retiredJobTokenSetting }
 
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
@@ -338,7 +373,7 @@ module functionApp 'modules/function-app.bicep' = {
     tags: tags
     identityId: identity.outputs.id
     deploymentContainerUrl: '${hostStorage.outputs.blobEndpoint}${storageNames.deploymentPackage}'
-    appSettings: keyMode ? union(baseAppSettings, keyModeAppSettings) : baseAppSettings
+    appSettings: union(baseAppSettings, keyModeAppSettings, rotationAppSettings)
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     callerAuth: callerAuth
@@ -376,4 +411,5 @@ output AZURE_OPENAI_DEFAULT_MODEL string = openAiModelName
 output AZURE_OPENAI_AUTH string = openAiAuth
 output USAGE_TABLE string = storageNames.usageTable
 output AZURE_CALLER_AUTH string = callerAuth
-output AZURE_KEY_VAULT_NAME string = keyMode ? keyVault!.outputs.name : ''
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output JOB_TOKEN_SECRET_NAME string = secretNames.jobToken

@@ -12,3 +12,12 @@ type principal = {
 @export()
 @description('Names to string values: resource tags, app settings.')
 type stringMap = { *: string }
+
+@export()
+@description('A built-in role given to someone.')
+type roleGrant = {
+  principal: principal
+
+  @description('Built-in role definition GUID (infra/roles.json).')
+  roleDefinitionId: string
+}

@@ -22,25 +22,30 @@ export interface QueueTriggerSettings {
   readonly visibilityTimeoutInSeconds: number;
   /** Messages run at once per queue; the host's default batch is 16. */
   readonly batchSize: number;
+  /** The longest wait between polls of an empty queue; the host's default is a minute. */
+  readonly maxPollingIntervalInMs: number;
 }
 
-export const DEFAULT_QUEUE_TRIGGER_SETTINGS: QueueTriggerSettings = { maxDequeueCount: 5, visibilityTimeoutInSeconds: 0, batchSize: 16 };
+export const DEFAULT_QUEUE_TRIGGER_SETTINGS: QueueTriggerSettings = { maxDequeueCount: 5, visibilityTimeoutInSeconds: 0, batchSize: 16, maxPollingIntervalInMs: 60_000 };
 
-/** `host.json` `extensions.queues`, where set: `maxDequeueCount`, `visibilityTimeout` ("hh:mm:ss"), `batchSize`. */
+/** `host.json` `extensions.queues`, where set: `maxDequeueCount`, `visibilityTimeout` and `maxPollingInterval` ("hh:mm:ss"), `batchSize`. */
 export function readQueueTriggerSettings(projectRoot: string): Partial<QueueTriggerSettings> {
   const hostJson: unknown = JSON.parse(readFileSync(join(projectRoot, 'host.json'), 'utf8'));
   const queues: unknown = (hostJson as { extensions?: { queues?: unknown } }).extensions?.queues;
   if (typeof queues !== 'object' || queues === null) return {};
-  const { maxDequeueCount, visibilityTimeout, batchSize } = queues as Record<string, unknown>;
+  const { maxDequeueCount, visibilityTimeout, batchSize, maxPollingInterval } = queues as Record<string, unknown>;
   const settings: { -readonly [K in keyof QueueTriggerSettings]?: QueueTriggerSettings[K] } = {};
   if (typeof maxDequeueCount === 'number') settings.maxDequeueCount = maxDequeueCount;
   if (typeof batchSize === 'number') settings.batchSize = batchSize;
-  if (typeof visibilityTimeout === 'string') {
-    const match = /^(\d+):(\d{2}):(\d{2})$/.exec(visibilityTimeout);
-    if (!match) throw new Error(`host.json extensions.queues.visibilityTimeout must look like "00:00:30", not "${visibilityTimeout}".`);
-    settings.visibilityTimeoutInSeconds = Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
-  }
+  if (typeof visibilityTimeout === 'string') settings.visibilityTimeoutInSeconds = timeSpanInSeconds('visibilityTimeout', visibilityTimeout);
+  if (typeof maxPollingInterval === 'string') settings.maxPollingIntervalInMs = timeSpanInSeconds('maxPollingInterval', maxPollingInterval) * 1000;
   return settings;
+}
+
+function timeSpanInSeconds(name: string, value: string): number {
+  const match = /^(\d+):(\d{2}):(\d{2})$/.exec(value);
+  if (!match) throw new Error(`host.json extensions.queues.${name} must look like "00:00:30", not "${value}".`);
+  return Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
 }
 
 export interface StartQueueRunnerOptions {
@@ -49,7 +54,7 @@ export interface StartQueueRunnerOptions {
   readonly settings: Readonly<Record<string, string | undefined>>;
   readonly triggerSettings?: Partial<QueueTriggerSettings>;
   readonly log?: LogSink;
-  /** Longest wait between polls of an empty queue; default 1 s (the host backs off to 1 min). */
+  /** Longest wait between polls of an empty queue; default the trigger settings' `maxPollingIntervalInMs`. */
   readonly maxPollIntervalInMs?: number;
 }
 
@@ -90,7 +95,7 @@ export async function startQueueRunner(options: StartQueueRunnerOptions): Promis
     const poison = service.getQueueClient(`${queueName}-poison`);
     await queue.createIfNotExists();
     queues.push({ functionName: registration.name, queueName });
-    loops.push(pollQueue(registration, queue, poison, triggerSettings, controller.signal, log, options.maxPollIntervalInMs ?? 1_000));
+    loops.push(pollQueue(registration, queue, poison, triggerSettings, controller.signal, log, options.maxPollIntervalInMs ?? triggerSettings.maxPollingIntervalInMs));
   }
 
   return {

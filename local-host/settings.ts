@@ -33,7 +33,11 @@ export function emulatorAppSettings(emulatorUrl: string, apiKey: string = EMULAT
  * Functions host requires to be set. Locally, unset ones take the app's own defaults.
  */
 export function bindingSettings(config: AppConfig, settings: Readonly<Record<string, string | undefined>>): AppSettings {
-  const defaults: AppSettings = { JOBS_QUEUE: config.storage.queues.jobs, INBOX_CONTAINER: config.storage.containers.inbox };
+  const defaults: AppSettings = {
+    JOBS_QUEUE: config.storage.queues.jobs,
+    CALLBACKS_QUEUE: config.storage.queues.callbacks,
+    INBOX_CONTAINER: config.storage.containers.inbox,
+  };
   return Object.fromEntries(Object.entries(defaults).filter(([name]) => (settings[name] ?? '').trim() === ''));
 }
 

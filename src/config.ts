@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import type { BudgetRule } from './domain/budgets';
 import { budgetRulesSchema } from './domain/budgets';
+import type { BackendProfile } from './domain/backend-router';
 import { ConfigurationError } from './domain/errors';
 import type { ImageModel } from './domain/image-models';
 import { IMAGE_MODELS, isImageModel } from './domain/image-models';
@@ -17,10 +18,12 @@ export interface AppConfig {
     readonly endpoint: string;
     readonly apiFlavor: 'deployment' | 'v1';
     readonly apiVersion: string;
-    /** Allowed model names and the deployment that serves each. */
+    /** Allowed model names and the deployment that serves each (the first of its backends). */
     readonly deployments: ReadonlyMap<ImageModel, string>;
+    /** Every deployment that serves a model: one per AZURE_OPENAI_DEPLOYMENTS entry on AZURE_OPENAI_ENDPOINT, and AZURE_OPENAI_BACKENDS. */
+    readonly backends: readonly BackendConfig[];
     readonly defaultModel: ImageModel;
-    readonly auth: { readonly mode: 'managed-identity' } | { readonly mode: 'key'; readonly apiKey: string };
+    readonly auth: OpenAIAuth;
     readonly timeoutInMs: number;
     readonly maxRetries: number;
   };
@@ -32,7 +35,8 @@ export interface AppConfig {
       | { readonly kind: 'identity'; readonly blobServiceUri: string; readonly queueServiceUri: string; readonly tableServiceUri: string };
     /** `images` holds results of API calls, `inbox` is watched by the blob trigger, `outputs` gets its results, `jobs` holds job records and inputs. */
     readonly containers: { readonly images: string; readonly inbox: string; readonly outputs: string; readonly jobs: string };
-    readonly queues: { readonly jobs: string };
+    /** `jobs` feeds the job worker; `callbacks` holds the deliveries of callbacks, each with its own retry schedule. */
+    readonly queues: { readonly jobs: string; readonly callbacks: string };
     readonly sasLifetimeInMs: number;
   };
   readonly limits: {
@@ -45,8 +49,12 @@ export interface AppConfig {
   readonly jobs: {
     /** What `Retry-After` tells a poller while a job is pending. */
     readonly retryAfterSeconds: number;
-    /** A job still running after this long is reported failed instead of pending forever. */
+    /** A job that has spent this long running (waiting in the queue does not count) ends as JobTimedOut. */
     readonly maxRunInMs: number;
+    /** From submission: a job not done by then ends (QuotaExhausted when it was waiting for capacity, else JobTimedOut). */
+    readonly deadlineInMs: number;
+    /** How long a worker owns a running job between renewals; a dead worker's job is taken over after it. */
+    readonly leaseInMs: number;
     /** How long an `Idempotency-Key` keeps answering with the job it first created. */
     readonly idempotencyWindowInMs: number;
     /**
@@ -84,9 +92,41 @@ export interface AppConfig {
     /** `log`: one line per request in the Functions log, which the host sends to Application Insights; `off`. */
     readonly telemetry: 'log' | 'off';
   };
+  /** Outbound callbacks to URLs callers chose (the HTTP Webhook pattern, the inbox trigger). */
+  readonly callbacks: CallbackSettings;
 }
 
 export type CallerAuth = 'key' | 'key+entra' | 'entra';
+
+export type OpenAIAuth = { readonly mode: 'managed-identity' } | { readonly mode: 'key'; readonly apiKey: string };
+
+/** One deployment, possibly in another resource or region: where it is, how to sign in, and how the router treats it. */
+export interface BackendConfig extends BackendProfile {
+  readonly endpoint: string;
+  readonly deployment: string;
+  readonly auth: OpenAIAuth;
+}
+
+export interface CallbackSettings {
+  /** Host names a callback may go to: exact names, or `*.suffix` for any name under the suffix. */
+  readonly allowedHosts: readonly string[];
+  /**
+   * The Standard Webhooks signing secret (`whsec_` and base64), which receivers verify the
+   * `webhook-signature` header with. Unset outside Azure, the composition root makes one for the
+   * process (`per-process`); unset in Azure, callbacks are refused until one is set (`missing`).
+   */
+  readonly signingSecret: { readonly kind: 'configured'; readonly secret: string } | { readonly kind: 'per-process' } | { readonly kind: 'missing' };
+  /** For local development only: also http(s) receivers on loopback addresses. Refused in Azure. */
+  readonly allowLoopback: boolean;
+}
+
+/**
+ * Where Power Automate and Logic Apps callback URLs point: `listCallbackUrl()` and the notification
+ * URLs of connector triggers are `https://prod-NN.<region>.logic.azure.com/workflows/...` (Azure
+ * public; `.us` and `.cn` in the sovereign clouds), and Power Automate's newer flow endpoints are
+ * `https://<environment>.NN.environment.api.powerplatform.com/powerautomate/...`.
+ */
+export const DEFAULT_CALLBACK_HOSTS = ['*.logic.azure.com', '*.logic.azure.us', '*.logic.azure.cn', '*.environment.api.powerplatform.com'] as const;
 
 export interface InboxPreset {
   readonly prompt: string;
@@ -105,9 +145,11 @@ export const APP_SETTING_NAMES = [
   'AZURE_OPENAI_API_FLAVOR',
   'AZURE_OPENAI_API_VERSION',
   'AZURE_OPENAI_DEPLOYMENTS',
+  'AZURE_OPENAI_BACKENDS',
   'AZURE_OPENAI_DEFAULT_MODEL',
   'AZURE_OPENAI_AUTH',
   'AZURE_OPENAI_API_KEY',
+  'AZURE_OPENAI_API_KEYS',
   'AZURE_OPENAI_TIMEOUT_MS',
   'AZURE_OPENAI_MAX_RETRIES',
   'AZURE_CLIENT_ID',
@@ -127,6 +169,8 @@ export const APP_SETTING_NAMES = [
   'MAX_EDIT_BODY_BYTES',
   'JOBS_RETRY_AFTER_SECONDS',
   'JOBS_MAX_RUN_MINUTES',
+  'JOBS_DEADLINE_SECONDS',
+  'JOBS_LEASE_SECONDS',
   'IDEMPOTENCY_WINDOW_HOURS',
   'INBOX_PRESETS',
   'JOB_TOKEN_SECRET',
@@ -140,6 +184,10 @@ export const APP_SETTING_NAMES = [
   'CALLER_AUTH',
   'ADMIN_ROLE',
   'DEFAULT_CALLER',
+  'CALLBACKS_QUEUE',
+  'CALLBACK_ALLOWED_HOSTS',
+  'CALLBACK_SIGNING_SECRET',
+  'CALLBACK_ALLOW_LOOPBACK',
   // Set by the platform (and by `func start` to localhost:<port>), never by us.
   'WEBSITE_HOSTNAME',
   // Set by the platform to True when App Service Authentication is on for the app.
@@ -203,6 +251,7 @@ const environmentSchema = z.object({
   JOBS_CONTAINER: containerName('JOBS_CONTAINER', 'jobs'),
   // Queue names follow the container rule.
   JOBS_QUEUE: containerName('JOBS_QUEUE', 'image-jobs'),
+  CALLBACKS_QUEUE: containerName('CALLBACKS_QUEUE', 'image-callbacks'),
   MAX_JSON_BODY_BYTES: integer('MAX_JSON_BODY_BYTES', 1024, 200 * MIB, MIB),
   MAX_EDIT_IMAGE_BYTES: integer('MAX_EDIT_IMAGE_BYTES', 1024, 200 * MIB, 50 * MIB),
   MAX_EDIT_MASK_BYTES: integer('MAX_EDIT_MASK_BYTES', 1024, 200 * MIB, 4 * MIB),
@@ -210,6 +259,9 @@ const environmentSchema = z.object({
   MAX_EDIT_BODY_BYTES: integer('MAX_EDIT_BODY_BYTES', 1024, 210 * MIB, 100 * MIB),
   JOBS_RETRY_AFTER_SECONDS: integer('JOBS_RETRY_AFTER_SECONDS', 1, 300, 10),
   JOBS_MAX_RUN_MINUTES: integer('JOBS_MAX_RUN_MINUTES', 1, 24 * 60, 15),
+  JOBS_DEADLINE_SECONDS: integer('JOBS_DEADLINE_SECONDS', 5, 7 * 24 * 3600, 3600),
+  // Long enough for a renewal (every third of it) to get through a busy instance; short enough for a quick takeover.
+  JOBS_LEASE_SECONDS: integer('JOBS_LEASE_SECONDS', 2, 600, 60),
   IDEMPOTENCY_WINDOW_HOURS: integer('IDEMPOTENCY_WINDOW_HOURS', 1, 30 * 24, 24),
   INBOX_PRESETS: optionalText,
   JOB_TOKEN_SECRET: optionalText,
@@ -236,6 +288,12 @@ const environmentSchema = z.object({
   DEFAULT_CALLER: optionalText.pipe(
     z.string().max(256, 'DEFAULT_CALLER may be at most 256 characters').optional().transform((value) => value ?? 'unattributed'),
   ),
+  CALLBACK_ALLOW_LOOPBACK: optionalText.pipe(
+    z
+      .enum(['true', 'false'], { message: "CALLBACK_ALLOW_LOOPBACK must be 'true' or 'false'" })
+      .optional()
+      .transform((value) => value === 'true'),
+  ),
 });
 
 // `{"product-shots": {"prompt": "...", "size": "1024x1024", "quality": "high"}}`; the options are
@@ -259,14 +317,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
     problems.push('AZURE_OPENAI_ENDPOINT is required (for example https://my-resource.openai.azure.com).');
   }
 
-  const deployments = parseDeployments(text('AZURE_OPENAI_DEPLOYMENTS'), problems);
-  const defaultModel = text('AZURE_OPENAI_DEFAULT_MODEL') ?? deployments.keys().next().value;
-  if (defaultModel !== undefined && !(isImageModel(defaultModel) && deployments.has(defaultModel))) {
-    problems.push(`AZURE_OPENAI_DEFAULT_MODEL '${defaultModel}' must be one of the models in AZURE_OPENAI_DEPLOYMENTS.`);
-  }
-
+  const primaryDeployments = parseDeployments(text('AZURE_OPENAI_DEPLOYMENTS'), problems);
   if (text('AZURE_OPENAI_AUTH') === 'key' && !text('AZURE_OPENAI_API_KEY')) {
     problems.push('AZURE_OPENAI_API_KEY is required when AZURE_OPENAI_AUTH is key (in Azure, a Key Vault reference).');
+  }
+  const endpointText = text('AZURE_OPENAI_ENDPOINT');
+  const backends = parseBackends(endpointText && URL.canParse(endpointText) ? endpointText : undefined, primaryDeployments, env, problems);
+  const deployments = new Map<ImageModel, string>();
+  for (const backend of [...backends].sort((a, b) => a.priority - b.priority)) {
+    if (!deployments.has(backend.model)) deployments.set(backend.model, backend.deployment);
+  }
+  const defaultModel = text('AZURE_OPENAI_DEFAULT_MODEL') ?? primaryDeployments.keys().next().value;
+  const served = new Set<string>([...primaryDeployments.keys(), ...deployments.keys()]);
+  if (defaultModel !== undefined && !served.has(defaultModel)) {
+    problems.push(`AZURE_OPENAI_DEFAULT_MODEL '${defaultModel}' must be one of the models in AZURE_OPENAI_DEPLOYMENTS or AZURE_OPENAI_BACKENDS.`);
   }
 
   const connectionString = text('ImagesStorage');
@@ -297,6 +361,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
   const inboxPresets = parsePresets(text('INBOX_PRESETS'), problems);
   const publicBaseUrl = parsePublicBaseUrl(text('PUBLIC_BASE_URL'), text('WEBSITE_HOSTNAME'), problems);
   const tokenSecrets = parseTokenSecrets(text('JOB_TOKEN_SECRET'), text('JOB_TOKEN_PREVIOUS_SECRETS'), runsInAzure(text('WEBSITE_HOSTNAME')), problems);
+  const allowedHosts = parseAllowedHosts(text('CALLBACK_ALLOWED_HOSTS'), problems);
+  const configuredSigningSecret = parseSigningSecret(text('CALLBACK_SIGNING_SECRET'), problems);
+  const signingSecret =
+    configuredSigningSecret !== undefined
+      ? { kind: 'configured' as const, secret: configuredSigningSecret }
+      : { kind: runsInAzure(text('WEBSITE_HOSTNAME')) ? ('missing' as const) : ('per-process' as const) };
+  if (text('CALLBACK_ALLOW_LOOPBACK')?.toLowerCase() === 'true' && runsInAzure(text('WEBSITE_HOSTNAME'))) {
+    problems.push('CALLBACK_ALLOW_LOOPBACK is for local development only and must not be set in Azure.');
+  }
 
   const endpoint = parsed.data?.AZURE_OPENAI_ENDPOINT;
   if (!parsed.success || problems.length > 0 || !endpoint || defaultModel === undefined || !isImageModel(defaultModel)) {
@@ -310,11 +383,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
       apiFlavor: settings.AZURE_OPENAI_API_FLAVOR,
       apiVersion: settings.AZURE_OPENAI_API_VERSION,
       deployments,
+      backends,
       defaultModel,
-      auth:
-        settings.AZURE_OPENAI_AUTH === 'key'
-          ? { mode: 'key' as const, apiKey: settings.AZURE_OPENAI_API_KEY ?? '' }
-          : { mode: 'managed-identity' as const },
+      auth: primaryAuth(env),
       timeoutInMs: settings.AZURE_OPENAI_TIMEOUT_MS,
       maxRetries: settings.AZURE_OPENAI_MAX_RETRIES,
     },
@@ -334,7 +405,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
         outputs: settings.OUTPUTS_CONTAINER,
         jobs: settings.JOBS_CONTAINER,
       },
-      queues: { jobs: settings.JOBS_QUEUE },
+      queues: { jobs: settings.JOBS_QUEUE, callbacks: settings.CALLBACKS_QUEUE },
       sasLifetimeInMs: settings.IMAGES_SAS_TTL_MINUTES * 60_000,
     },
     limits: {
@@ -346,6 +417,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
     jobs: {
       retryAfterSeconds: settings.JOBS_RETRY_AFTER_SECONDS,
       maxRunInMs: settings.JOBS_MAX_RUN_MINUTES * 60_000,
+      deadlineInMs: settings.JOBS_DEADLINE_SECONDS * 1000,
+      leaseInMs: settings.JOBS_LEASE_SECONDS * 1000,
       idempotencyWindowInMs: settings.IDEMPOTENCY_WINDOW_HOURS * 3_600_000,
       tokenSecrets,
     },
@@ -353,6 +426,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
     inboxPresets,
     callers: { auth: settings.CALLER_AUTH, adminRole: settings.ADMIN_ROLE, defaultCaller: settings.DEFAULT_CALLER },
     usage: { table: settings.USAGE_TABLE, prices, budgets, telemetry: settings.TELEMETRY },
+    callbacks: { allowedHosts, signingSecret, allowLoopback: settings.CALLBACK_ALLOW_LOOPBACK },
   });
 }
 
@@ -483,6 +557,37 @@ function parseTokenSecrets(current: string | undefined, previous: string | undef
   return secrets;
 }
 
+const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** `*.logic.azure.com,hooks.contoso.com`: host names or `*.` suffixes, never IP addresses or a bare `*`. */
+function parseAllowedHosts(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return [...DEFAULT_CALLBACK_HOSTS];
+  const hosts = value.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean);
+  const bad = hosts.filter((host) => !HOST_PATTERN.test(host) || /^(\*\.)?[\d.]+$/.test(host));
+  if (bad.length > 0) {
+    problems.push(`CALLBACK_ALLOWED_HOSTS must list host names or *.suffixes (such as *.logic.azure.com), not ${bad.map((host) => `'${host}'`).join(', ')}.`);
+  }
+  return hosts;
+}
+
+const MIN_SIGNING_KEY_BYTES = 24;
+
+/** A Standard Webhooks secret: `whsec_` and the base64 of 24-64 random bytes. */
+function parseSigningSecret(value: string | undefined, problems: string[]): string | undefined {
+  if (value === undefined) return undefined;
+  if (/^@Microsoft\.KeyVault\(/i.test(value)) {
+    problems.push("CALLBACK_SIGNING_SECRET is a Key Vault reference the platform could not resolve; check the secret and the app identity's access to the vault.");
+    return undefined;
+  }
+  const key = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(value)?.[1];
+  const bytes = key === undefined ? 0 : Buffer.from(key, 'base64').length;
+  if (bytes < MIN_SIGNING_KEY_BYTES || bytes > 64) {
+    problems.push(`CALLBACK_SIGNING_SECRET must be whsec_ followed by the base64 of ${MIN_SIGNING_KEY_BYTES}-64 random bytes (for example \`echo whsec_$(openssl rand -base64 32)\`).`);
+    return undefined;
+  }
+  return value;
+}
+
 function parsePresets(value: string | undefined, problems: string[]): Map<string, InboxPreset> {
   if (!value) return new Map();
   let json: unknown;
@@ -523,4 +628,123 @@ function parseDeployments(value: string | undefined, problems: string[]): Map<Im
     }
   }
   return deployments;
+}
+
+function primaryAuth(env: Readonly<Record<string, string | undefined>>): OpenAIAuth {
+  return env['AZURE_OPENAI_AUTH']?.trim() === 'key' ? { mode: 'key', apiKey: env['AZURE_OPENAI_API_KEY']?.trim() ?? '' } : { mode: 'managed-identity' };
+}
+
+const DEPLOYMENT_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const wholeNumberFrom1 = (name: string, max: number) =>
+  z.number({ message: `${name} must be a number` }).int(`${name} must be a whole number`).min(1, `${name} must be at least 1`).max(max, `${name} must be at most ${max}`);
+
+const backendSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9._:/-]{1,100}$/, 'name: letters, digits and . _ : / - (at most 100)').optional(),
+    endpoint: z.url({ protocol: /^https?$/, message: 'endpoint must be an http(s) URL such as https://my-other-resource.openai.azure.com' }).optional(),
+    deployment: z.string().regex(DEPLOYMENT_NAME, 'deployment: letters, digits and . _ - (at most 64)').optional(),
+    model: z.enum(IMAGE_MODELS, { message: `model must be one of ${IMAGE_MODELS.join(', ')}` }),
+    auth: z.enum(['managed-identity', 'key'], { message: "auth must be 'managed-identity' or 'key'" }).optional(),
+    priority: wholeNumberFrom1('priority', 1000).optional(),
+    weight: wholeNumberFrom1('weight', 1000).optional(),
+    imagesPerMinute: wholeNumberFrom1('imagesPerMinute', 1_000_000).optional(),
+    requestsPerMinute: wholeNumberFrom1('requestsPerMinute', 1_000_000).optional(),
+  })
+  .refine((backend) => backend.imagesPerMinute === undefined || backend.requestsPerMinute === undefined, 'give imagesPerMinute or requestsPerMinute, not both');
+
+const apiKeysSchema = z.record(z.string(), z.string().trim().min(1, 'every key must be non-empty'));
+
+const BACKENDS_EXAMPLE =
+  '[{"endpoint": "https://other.openai.azure.com", "deployment": "img15", "model": "gpt-image-1.5", "priority": 1, "weight": 1, "imagesPerMinute": 5}]';
+
+/**
+ * The backends: one per AZURE_OPENAI_DEPLOYMENTS entry on AZURE_OPENAI_ENDPOINT (priority 1, weight 1),
+ * then AZURE_OPENAI_BACKENDS. A listed backend with the endpoint and deployment of one of the first
+ * replaces it, which is how the primary deployments get a priority, a weight or a known quota.
+ */
+function parseBackends(
+  primaryEndpoint: string | undefined,
+  primaryDeployments: ReadonlyMap<ImageModel, string>,
+  env: Readonly<Record<string, string | undefined>>,
+  problems: string[],
+): BackendConfig[] {
+  const endpointOf = (url: string) => url.replace(/\/+$/, '');
+  const nameOf = (endpoint: string, deployment: string) => `${URL.canParse(endpoint) ? new URL(endpoint).host : endpoint}/${deployment}`;
+  const auth = primaryAuth(env);
+  const backends: BackendConfig[] = [];
+  if (primaryEndpoint !== undefined) {
+    for (const [model, deployment] of primaryDeployments) {
+      const endpoint = endpointOf(primaryEndpoint);
+      backends.push({ name: nameOf(endpoint, deployment), endpoint, deployment, model, auth, priority: 1, weight: 1 });
+    }
+  }
+
+  const listed = jsonSetting(env, 'AZURE_OPENAI_BACKENDS', `a JSON array such as ${BACKENDS_EXAMPLE}`, problems);
+  if (listed === undefined) return backends;
+  const parsed = z.array(backendSchema).max(50, 'at most 50 backends').safeParse(listed);
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.map((issue) => `AZURE_OPENAI_BACKENDS${issue.path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('')}: ${issue.message}`));
+    return backends;
+  }
+  const keys = apiKeysSchema.safeParse(jsonSetting(env, 'AZURE_OPENAI_API_KEYS', 'a JSON object of backend name → API key', problems) ?? {});
+  if (!keys.success) problems.push('AZURE_OPENAI_API_KEYS must be a JSON object of backend name → API key (non-empty strings).');
+
+  for (const [index, entry] of parsed.data.entries()) {
+    const where = `AZURE_OPENAI_BACKENDS[${index}]`;
+    const endpoint = entry.endpoint === undefined ? primaryEndpoint && endpointOf(primaryEndpoint) : endpointOf(entry.endpoint);
+    if (endpoint === undefined) continue; // AZURE_OPENAI_ENDPOINT is missing, which is reported already
+    const deployment = entry.deployment ?? entry.model;
+    const name = entry.name ?? nameOf(endpoint, deployment);
+    const replaced = backends.findIndex((backend) => backend.endpoint === endpoint && backend.deployment === deployment);
+    const primary = replaced >= 0 ? backends[replaced] : undefined;
+    if (primary && primary.model !== entry.model) {
+      problems.push(`${where} says ${deployment} serves ${entry.model}, but AZURE_OPENAI_DEPLOYMENTS says ${primary.model}.`);
+      continue;
+    }
+    let backendAuth: OpenAIAuth = auth;
+    if (entry.auth === 'managed-identity') backendAuth = { mode: 'managed-identity' };
+    if ((entry.auth ?? auth.mode) === 'key') {
+      // A resource of its own has a key of its own; the primary resource's key serves its other deployments.
+      const apiKey = (keys.success ? keys.data[name] : undefined) ?? (endpoint === (primaryEndpoint && endpointOf(primaryEndpoint)) ? env['AZURE_OPENAI_API_KEY']?.trim() : undefined);
+      if (!apiKey) {
+        problems.push(`${where} (${name}) uses key auth: put its key in AZURE_OPENAI_API_KEYS as {"${name}": "..."} (in Azure, a Key Vault reference), or use managed-identity.`);
+        continue;
+      }
+      backendAuth = { mode: 'key', apiKey };
+    }
+    const quota =
+      entry.imagesPerMinute !== undefined
+        ? { unit: 'images' as const, perMinute: entry.imagesPerMinute }
+        : entry.requestsPerMinute !== undefined
+          ? { unit: 'requests' as const, perMinute: entry.requestsPerMinute }
+          : undefined;
+    const backend: BackendConfig = {
+      name,
+      endpoint,
+      deployment,
+      model: entry.model,
+      auth: backendAuth,
+      priority: entry.priority ?? 1,
+      weight: entry.weight ?? 1,
+      ...(quota ? { quota } : {}),
+    };
+    if (replaced >= 0) backends[replaced] = backend;
+    else backends.push(backend);
+  }
+  const names = backends.map((backend) => backend.name);
+  const duplicates = [...new Set(names.filter((name, index) => names.indexOf(name) !== index))];
+  if (duplicates.length > 0) problems.push(`Backend names must be unique; ${duplicates.map((name) => `'${name}'`).join(', ')} appear twice (give each a "name").`);
+  return backends;
+}
+
+/** A setting that holds JSON; undefined when unset or unreadable (then a problem says so). */
+function jsonSetting(env: Readonly<Record<string, string | undefined>>, name: string, shape: string, problems: string[]): unknown {
+  const value = env[name]?.trim();
+  if (!value) return undefined;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    problems.push(`${name} must be ${shape}.`);
+    return undefined;
+  }
 }

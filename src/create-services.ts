@@ -7,19 +7,24 @@ import { Agent } from 'undici';
 
 import { AzureOpenAIImagesClient } from './adapters/azure-openai-images-client';
 import { BlobDocumentStore } from './adapters/blob-document-store';
+import { UndiciCallbackSender } from './adapters/callback-sender';
 import { BlobImageStore } from './adapters/blob-image-store';
 import { BlobInboxStore } from './adapters/blob-inbox-store';
 import { BlobInputImageStore } from './adapters/blob-input-image-store';
 import type { BlobSasSigner } from './adapters/blob-sas';
 import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas';
+import { BlobSubscriptionStore } from './adapters/blob-subscription-store';
 import { invocationLog } from './adapters/invocation-log';
 import { LogTelemetry } from './adapters/log-telemetry';
+import { StorageCallbackQueue } from './adapters/storage-callback-queue';
 import { StorageJobQueue } from './adapters/storage-job-queue';
 import { TableDocumentStore, TableUsageStore } from './adapters/table-usage-store';
 import type { AppConfig } from './config';
 import { OPENAI_SCOPE } from './config';
+import { BackendRouter } from './domain/backend-router';
 import { ConfigurationError } from './domain/errors';
 import { createMetering } from './domain/metering';
+import { RoutedImageModelClient } from './domain/routed-image-model';
 import type { Clock, IdGenerator } from './domain/ports';
 import type { Services } from './services';
 
@@ -33,15 +38,31 @@ export function createServices(config: AppConfig): Services {
   };
 
   const { openai } = config;
-  const imageModel = new AzureOpenAIImagesClient({
-    endpoint: openai.endpoint,
-    apiFlavor: openai.apiFlavor,
-    apiVersion: openai.apiVersion,
-    auth: openai.auth.mode === 'key' ? openai.auth : { mode: 'token', credential: getCredential(), scope: OPENAI_SCOPE },
+  // One pool per process: connections to the upstream are reused across requests.
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: openai.timeoutInMs + 1_000, bodyTimeout: openai.timeoutInMs + 1_000 });
+  const backends = openai.backends.map(({ name, model, priority, weight, quota, endpoint, deployment, auth }) => ({
+    profile: { name, model, priority, weight, quota },
+    deployment,
+    client: new AzureOpenAIImagesClient({
+      endpoint,
+      apiFlavor: openai.apiFlavor,
+      apiVersion: openai.apiVersion,
+      auth: auth.mode === 'key' ? auth : { mode: 'token', credential: getCredential(), scope: OPENAI_SCOPE },
+      timeoutInMs: openai.timeoutInMs,
+      // One request per call: the routed client retries, on another deployment when it can.
+      maxRetries: 0,
+      dispatcher,
+    }),
+  }));
+  const imageModel = new RoutedImageModelClient({
+    backends,
+    router: new BackendRouter(
+      backends.map((backend) => backend.profile),
+      { clock },
+    ),
+    clock,
     timeoutInMs: openai.timeoutInMs,
     maxRetries: openai.maxRetries,
-    // One pool per process: connections to the upstream are reused across requests.
-    dispatcher: new Agent({ keepAliveTimeout: 30_000, headersTimeout: openai.timeoutInMs + 1_000, bodyTimeout: openai.timeoutInMs + 1_000 }),
   });
 
   const { connection } = config.storage;
@@ -72,6 +93,7 @@ export function createServices(config: AppConfig): Services {
   const inbox = serviceClient.getContainerClient(config.storage.containers.inbox);
   const jobs = serviceClient.getContainerClient(config.storage.containers.jobs);
   const outputs = serviceClient.getContainerClient(config.storage.containers.outputs);
+  const documents = new BlobDocumentStore(jobs);
   const imageStoreFor = (target: typeof container) =>
     new BlobImageStore({ container: target, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock });
 
@@ -97,6 +119,7 @@ export function createServices(config: AppConfig): Services {
   return {
     config,
     imageModel,
+    upstreamCapacity: imageModel,
     imageStore: imageStoreFor(container),
     outputStore: imageStoreFor(outputs),
     inbox: new BlobInboxStore(inbox),
@@ -105,13 +128,31 @@ export function createServices(config: AppConfig): Services {
     ids,
     metering,
     usageStore,
-    documents: new BlobDocumentStore(jobs),
+    documents,
     jobQueue: new StorageJobQueue(queueServiceClient.getQueueClient(config.storage.queues.jobs)),
     checkStorage: async () => {
       await container.getProperties();
     },
     jobTokenSecrets: jobTokenSecretsOf(config),
+    callbacks: {
+      queue: new StorageCallbackQueue(queueServiceClient.getQueueClient(config.storage.queues.callbacks)),
+      sender: new UndiciCallbackSender({ policy: config.callbacks }),
+      subscriptions: new BlobSubscriptionStore(jobs, documents),
+      signingSecret: signingSecretOf(config),
+    },
   };
+}
+
+/** The configured callback signing secret; outside Azure one for this process when none is, with a warning. */
+function signingSecretOf(config: AppConfig): string | undefined {
+  const { signingSecret } = config.callbacks;
+  if (signingSecret.kind === 'configured') return signingSecret.secret;
+  if (signingSecret.kind === 'missing') {
+    console.warn('CALLBACK_SIGNING_SECRET is not set: requests with a callback URL and inbox trigger subscriptions are refused until it is.');
+    return undefined;
+  }
+  console.warn('CALLBACK_SIGNING_SECRET is not set: callbacks are signed with a secret made for this process, which receivers cannot know in advance.');
+  return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
 /**

@@ -1,13 +1,16 @@
 import type { AppConfig } from './config';
 import { loadConfig } from './config';
+import type { CallbackQueue, CallbackSender, SubscriptionStore } from './domain/callbacks';
 import type { Metering } from './domain/metering';
-import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InboxStore, InputImageStore, JobQueue } from './domain/ports';
+import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InboxStore, InputImageStore, JobQueue, UpstreamCapacity } from './domain/ports';
 import type { UsageStore } from './domain/usage';
 
 /** Everything the handlers need, built once per process from the validated configuration. */
 export interface Services {
   readonly config: AppConfig;
   readonly imageModel: ImageModelClient;
+  /** Where the image model has room now, so that jobs wait in the queue instead of paying for a 429. */
+  readonly upstreamCapacity: UpstreamCapacity;
   readonly imageStore: ImageStore;
   /** Results of blob-triggered edits (the outputs container). */
   readonly outputStore: ImageStore;
@@ -28,6 +31,14 @@ export interface Services {
   readonly usageStore: UsageStore;
   /** The configured job-token secrets, or one made for this process when none is configured (never in Azure). */
   readonly jobTokenSecrets: readonly [string, ...string[]];
+  /** Outbound callbacks: their delivery queue, the guarded sender, the inbox trigger's subscriptions. */
+  readonly callbacks: {
+    readonly queue: CallbackQueue;
+    readonly sender: CallbackSender;
+    readonly subscriptions: SubscriptionStore;
+    /** The configured signing secret, or one made for this process; undefined in Azure until configured. */
+    readonly signingSecret: string | undefined;
+  };
 }
 
 let services: Promise<Services> | undefined;

@@ -38,7 +38,7 @@ describe('loadConfig', () => {
     expect(config.storage).toEqual({
       connection: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' },
       containers: { images: 'images', inbox: 'inbox', outputs: 'outputs', jobs: 'jobs' },
-      queues: { jobs: 'image-jobs' },
+      queues: { jobs: 'image-jobs', callbacks: 'image-callbacks' },
       sasLifetimeInMs: 24 * 60 * 60_000,
     });
     expect(config.limits).toEqual({
@@ -47,9 +47,21 @@ describe('loadConfig', () => {
       maxEditMaskBytes: 4 * 1024 * 1024,
       maxEditBodyBytes: 100 * 1024 * 1024,
     });
-    expect(config.jobs).toEqual({ retryAfterSeconds: 10, maxRunInMs: 15 * 60_000, idempotencyWindowInMs: 24 * 3_600_000, tokenSecrets: [] });
+    expect(config.jobs).toEqual({
+      retryAfterSeconds: 10,
+      maxRunInMs: 15 * 60_000,
+      deadlineInMs: 3_600_000,
+      leaseInMs: 60_000,
+      idempotencyWindowInMs: 24 * 3_600_000,
+      tokenSecrets: [],
+    });
     expect(config.publicBaseUrl).toBeUndefined();
     expect(config.inboxPresets.size).toBe(0);
+    expect(config.callbacks).toEqual({
+      allowedHosts: ['*.logic.azure.com', '*.logic.azure.us', '*.logic.azure.cn', '*.environment.api.powerplatform.com'],
+      signingSecret: { kind: 'per-process' },
+      allowLoopback: false,
+    });
   });
 
   it('reads inbox presets, keeping only plain option values', () => {
@@ -200,6 +212,31 @@ describe('loadConfig', () => {
       expect(loadConfig({ ...inAzure, CALLER_AUTH: 'key+entra', WEBSITE_AUTH_ENABLED: 'True' }).callers).toEqual({ auth: 'key+entra', adminRole: 'ImageGen.Admin', defaultCaller: 'unattributed' });
       expect(loadConfig(inAzure).callers.auth).toBe('key');
       expect(problemsOf({ ...valid, CALLER_AUTH: 'password' })).toEqual(["CALLER_AUTH must be 'key', 'key+entra' or 'entra'"]);
+    });
+  });
+
+  describe('callbacks', () => {
+    const SIGNING = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+
+    it('reads the allowed hosts, the signing secret and the loopback switch', () => {
+      const config = loadConfig({ ...valid, CALLBACK_ALLOWED_HOSTS: ' hooks.contoso.com, *.Logic.Azure.com ', CALLBACK_SIGNING_SECRET: SIGNING, CALLBACK_ALLOW_LOOPBACK: 'true' });
+
+      expect(config.callbacks).toEqual({ allowedHosts: ['hooks.contoso.com', '*.logic.azure.com'], signingSecret: { kind: 'configured', secret: SIGNING }, allowLoopback: true });
+    });
+
+    it.each([
+      [{ CALLBACK_ALLOWED_HOSTS: '*, 10.0.0.1, *.1.2.3' }, "not '*', '10.0.0.1', '*.1.2.3'"],
+      [{ CALLBACK_SIGNING_SECRET: 'not-a-whsec-secret-but-long-enough-to-pass' }, 'CALLBACK_SIGNING_SECRET must be whsec_'],
+      [{ CALLBACK_SIGNING_SECRET: `whsec_${Buffer.alloc(8).toString('base64')}` }, 'the base64 of 24-64 random bytes'],
+      [{ CALLBACK_SIGNING_SECRET: '@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/callback-signing-secret/)' }, 'a Key Vault reference the platform could not resolve'],
+      [{ CALLBACK_ALLOW_LOOPBACK: 'yes' }, "CALLBACK_ALLOW_LOOPBACK must be 'true' or 'false'"],
+      [{ CALLBACK_ALLOW_LOOPBACK: 'true', WEBSITE_HOSTNAME: 'my-app.azurewebsites.net', JOB_TOKEN_SECRET: SECRET }, 'CALLBACK_ALLOW_LOOPBACK is for local development only'],
+    ])('refuses %j', (override, problem) => {
+      expect(problemsOf({ ...valid, ...override })).toEqual([expect.stringContaining(problem)]);
+    });
+
+    it('leaves callbacks unconfigured in Azure without a signing secret, rather than failing the whole app', () => {
+      expect(loadConfig({ ...valid, WEBSITE_HOSTNAME: 'my-app.azurewebsites.net', JOB_TOKEN_SECRET: SECRET }).callbacks.signingSecret).toEqual({ kind: 'missing' });
     });
   });
 });

@@ -27,7 +27,7 @@ param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
 
 @allowed(['key', 'key+entra', 'entra'])
-@description('key: no App Service Authentication; key+entra: callers may sign in; entra: they must.')
+@description('key: no App Service Authentication; key+entra: callers may sign in; entra: they must (the app refuses them otherwise).')
 param callerAuth string = 'key'
 
 @description('Client id of the app registration callers sign in to; used unless callerAuth is key.')
@@ -96,17 +96,18 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
 }
 
 // App Service Authentication (Easy Auth) for callers: it checks Entra ID tokens for the app
-// registration and sets the X-MS-CLIENT-PRINCIPAL* headers (stripping any a caller sent), which the
-// app then trusts (CALLER_AUTH). With key+entra a request without a token still reaches the app
-// (function keys); with entra it gets 401 from the platform.
+// registration, refuses invalid ones, and sets the X-MS-CLIENT-PRINCIPAL* headers (stripping any a
+// caller sent), which the app then trusts (CALLER_AUTH). Requests without a token still reach the
+// app in both modes: job links (which Power Automate follows without headers), the Event Grid
+// webhook and the health probe must, and with entra the app itself refuses the rest unsigned.
 resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (callerAuth != 'key') {
   parent: site
   name: 'authsettingsV2'
   properties: {
     platform: { enabled: true }
     globalValidation: {
-      requireAuthentication: callerAuth == 'entra'
-      unauthenticatedClientAction: callerAuth == 'entra' ? 'Return401' : 'AllowAnonymous'
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
     }
     identityProviders: {
       azureActiveDirectory: {

@@ -1,15 +1,20 @@
-// Key mode only: a Key Vault in RBAC mode holding the Azure OpenAI API key. The app reads it through
-// a Key Vault reference resolved with its user-assigned identity, which may read this one secret.
-// The key never passes through a parameter or an output when this deployment created the account:
-// it is read here with listKeys().
+// The app's Key Vault, in RBAC mode, in every auth mode. It holds the job-token secret, which the
+// postprovision hook creates once (infra/hooks/ensure-job-token-secret.sh): a deployment would
+// write a new version on every `azd provision`, and ARM cannot create a secret only when it is
+// missing. In key mode it also holds the Azure OpenAI API key; that key never passes through a
+// parameter or an output when this deployment created the account: it is read here with listKeys().
+// The app reads both through Key Vault references resolved with its user-assigned identity.
 
-import { principal, stringMap } from '../types.bicep'
+import { roleGrant, stringMap } from '../types.bicep'
 
 param name string
 param location string
 param tags stringMap = {}
 
-param secretName string = 'azure-openai-api-key'
+@description('Store the Azure OpenAI API key (key mode).')
+param storeOpenAiApiKey bool = false
+
+param openAiApiKeySecretName string
 
 @description('The Azure OpenAI account created by this deployment, whose key is stored; empty when the key is given.')
 param openAiAccountName string = ''
@@ -18,11 +23,8 @@ param openAiAccountName string = ''
 @description('The key of an existing Azure OpenAI endpoint; used when openAiAccountName is empty.')
 param openAiApiKey string = ''
 
-@description('Who gets the roles.')
-param principals principal[] = []
-
-@description('Built-in role definition GUIDs (infra/roles.json) each principal gets on the secret.')
-param roleDefinitionIds string[] = []
+@description('Roles on the whole vault: its secrets are all the app\'s.')
+param roleGrants roleGrant[] = []
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -41,33 +43,30 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource openAi 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = if (!empty(openAiAccountName)) {
+resource openAi 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = if (storeOpenAiApiKey && !empty(openAiAccountName)) {
   name: empty(openAiAccountName) ? 'unused' : openAiAccountName
 }
 
-resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource openAiApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (storeOpenAiApiKey) {
   parent: vault
-  name: secretName
+  name: openAiApiKeySecretName
   properties: {
     value: empty(openAiAccountName) ? openAiApiKey : openAi!.listKeys().key1
   }
 }
 
-// One assignment per (principal, role); max(…, 1) keeps the division defined for an empty list.
-var roleCount = max(length(roleDefinitionIds), 1)
-
 resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for i in range(0, length(principals) * length(roleDefinitionIds)): {
-    name: guid(secret.id, principals[i / roleCount].principalId, roleDefinitionIds[i % roleCount])
-    scope: secret
+  for grant in roleGrants: {
+    name: guid(vault.id, grant.principal.principalId, grant.roleDefinitionId)
+    scope: vault
     properties: {
-      principalId: principals[i / roleCount].principalId
-      principalType: principals[i / roleCount].principalType
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds[i % roleCount])
+      principalId: grant.principal.principalId
+      principalType: grant.principal.principalType
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.roleDefinitionId)
     }
   }
 ]
 
 output name string = vault.name
-// Versionless, so a rotated key is picked up without redeploying.
-output secretUri string = secret.properties.secretUri
+// https://<name>.vault.azure.net/ (with the trailing slash), as the platform gives it.
+output vaultUri string = vault.properties.vaultUri

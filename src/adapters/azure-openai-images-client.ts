@@ -13,7 +13,16 @@ import {
   UpstreamThrottledError,
   UpstreamTimeoutError,
 } from '../domain/errors';
-import type { CallOptions, ImageByteWriter, ImageEditRequest, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink } from '../domain/ports';
+import type {
+  CallOptions,
+  ImageByteWriter,
+  ImageEditRequest,
+  ImageGenerationRequest,
+  ImageGenerationResult,
+  ImageModelClient,
+  ImageSink,
+  UpstreamObservation,
+} from '../domain/ports';
 import { Base64StreamDecoder, ImagesResponseScanner, MalformedResponseError } from './images-response-scanner';
 import { MultipartBody } from './multipart-body';
 import { redactUpstreamText, trimMessage } from './upstream-error-text';
@@ -111,6 +120,7 @@ export class AzureOpenAIImagesClient implements ImageModelClient {
     for (let attempt = 0; ; attempt++) {
       const retriesLeft = attempt < this.options.maxRetries;
       const auth = await this.authHeaders(signal);
+      await callOptions.beforeUpstreamRequest?.();
       const payload = body();
       let response: Dispatcher.ResponseData;
       try {
@@ -138,6 +148,7 @@ export class AzureOpenAIImagesClient implements ImageModelClient {
         throw new UpstreamError('UpstreamUnavailable', 'Azure OpenAI could not be reached.', { cause: error });
       }
 
+      callOptions.onUpstreamResponse?.(observationOf(response));
       if (response.statusCode === 200) {
         try {
           return await readImages(response, sink);
@@ -429,6 +440,32 @@ export function retryAfterInMs(headers: Dispatcher.ResponseData['headers'], now 
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   const date = Date.parse(retryAfter);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The status and what the rate-limit headers say; values the service sends as -1 (not applicable) are left out. */
+export function observationOf(response: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'>, now = Date.now()): UpstreamObservation {
+  const count = (name: string): number | undefined => {
+    const value = Number(headerValue(response.headers, name));
+    return headerValue(response.headers, name) !== undefined && Number.isInteger(value) && value >= 0 ? value : undefined;
+  };
+  return {
+    status: response.statusCode,
+    retryAfterInMs: retryAfterInMs(response.headers, now),
+    remainingRequests: count('x-ratelimit-remaining-requests'),
+    limitRequests: count('x-ratelimit-limit-requests'),
+    resetRequestsInMs: durationInMs(headerValue(response.headers, 'x-ratelimit-reset-requests')),
+  };
+}
+
+/** `x-ratelimit-reset-*`: seconds as a number (Azure), or a duration such as `1m30s` or `850ms` (OpenAI). */
+function durationInMs(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const match = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/.exec(value.trim());
+  if (!match || match[0] === '') return undefined;
+  const [hours = 0, minutes = 0, wholeSeconds = 0, milliseconds = 0] = match.slice(1).map((part) => Number(part ?? 0));
+  return ((hours * 60 + minutes) * 60 + wholeSeconds) * 1000 + milliseconds;
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -1,11 +1,12 @@
 import type { QueueClient } from '@azure/storage-queue';
 
 import { StorageError } from '../domain/errors';
-import type { JobQueue } from '../domain/ports';
+import type { JobQueue, JobQueueOptions } from '../domain/ports';
 
-/** The message a worker receives: only the job id; the job record holds everything else. */
+/** The message a worker receives: the job id (the job record holds everything else), and for a watchdog the attempt it watches. */
 export interface JobMessage {
   readonly jobId: string;
+  readonly watchAttempt?: number;
 }
 
 /**
@@ -15,8 +16,8 @@ export interface JobMessage {
 export class StorageJobQueue implements JobQueue {
   constructor(private readonly queue: QueueClient) {}
 
-  async enqueue(jobId: string, options: { readonly delayInSeconds?: number | undefined } = {}): Promise<void> {
-    const message: JobMessage = { jobId };
+  async enqueue(jobId: string, options: JobQueueOptions = {}): Promise<void> {
+    const message: JobMessage = options.watchAttempt === undefined ? { jobId } : { jobId, watchAttempt: options.watchAttempt };
     const delay = Math.max(0, Math.min(Math.ceil(options.delayInSeconds ?? 0), 7 * 24 * 3600));
     try {
       await this.queue.sendMessage(Buffer.from(JSON.stringify(message), 'utf8').toString('base64'), delay > 0 ? { visibilityTimeout: delay } : {});

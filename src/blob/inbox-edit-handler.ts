@@ -1,5 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 
+import { scheduleInboxNotifications } from '../domain/callbacks';
 import { processInboxUpload } from '../domain/inbox-edits';
 import { jobDependencies } from '../http/jobs';
 import type { Services } from '../services';
@@ -25,6 +26,19 @@ export function createInboxEditHandler(getServices: () => Promise<Services>) {
       inbox: services.inbox,
       parseRequest: (blob) => parseInboxRequest(blob, services.config),
     });
+    if (outcome.kind === 'succeeded' || outcome.kind === 'failed') {
+      // The inbox trigger's subscribers hear of it; the edit's outcome stands whether or not they can be told.
+      try {
+        const notified = await scheduleInboxNotifications(name, outcome.manifestName, {
+          ...services,
+          subscriptions: services.callbacks.subscriptions,
+          callbackQueue: services.callbacks.queue,
+        });
+        if (notified > 0) context.info(`${quoted}: the manifest goes to ${notified} subscription(s).`);
+      } catch (error: unknown) {
+        context.warn(`${quoted}: the subscriptions could not be told of the manifest:`, error instanceof Error ? error.message : error);
+      }
+    }
     switch (outcome.kind) {
       case 'ticket-input':
         context.info(`${quoted} is in a '_' folder: an input for tickets, not edited on its own.`);

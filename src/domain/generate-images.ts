@@ -123,6 +123,8 @@ export interface RequestOptions {
   readonly abortSignal?: AbortSignal | undefined;
   /** A job's id, so that a retried job writes to the same blob names instead of new ones. */
   readonly requestId?: string | undefined;
+  /** Awaited before each upstream request (a job counts its paid calls). */
+  readonly beforeUpstreamRequest?: (() => Promise<void>) | undefined;
 }
 
 /** What the shared store-and-link path needs to know about a generation or an edit. */
@@ -193,7 +195,7 @@ export async function storeModelImages(
           return image;
         },
       },
-      { abortSignal: options.abortSignal, requestId },
+      { abortSignal: options.abortSignal, requestId, beforeUpstreamRequest: options.beforeUpstreamRequest },
     ).finally(() => {
       upstreamLatencyInMs = clock.now().getTime() - callStarted;
     });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { z } from 'zod';
 
@@ -7,10 +8,11 @@ import { AppError, ConflictError, NotFoundError, StorageError, UpstreamError, Up
 import type { EditImagesCommand, EditInputs, EditLimits, RawEditInput } from './edit-images';
 import { checkInputSize, editImages, prepareEditInputs } from './edit-images';
 import type { GenerateImagesCommand, GenerateImagesDependencies, GenerateImagesResult } from './generate-images';
-import { assertValidGeneration, assertValidOptions, generateImages, loadStoredResult } from './generate-images';
+import { assertValidGeneration, assertValidOptions, generateImages, loadStoredResult, recordBlobName } from './generate-images';
 import { IMAGE_MODELS } from './image-models';
+import { DocumentLease } from './document-lease';
 import { accessTokenHash, accessTokenMatches, deriveAccessToken, newAccessToken, reissueAccessToken } from './job-tokens';
-import type { DocumentStore, ImageStore, InputImageStore, JobQueue, Versioned } from './ports';
+import type { CallOptions, DocumentStore, ImageStore, InputImageStore, JobQueue, UpstreamCapacity, Versioned } from './ports';
 
 /**
  * Image work as jobs: recorded before it starts, run by a queue worker (or inline), and readable by
@@ -83,7 +85,18 @@ export interface JobRecord {
   readonly startedAt?: string | undefined;
   readonly finishedAt?: string | undefined;
   readonly attempts: number;
-  /** While running: until when the current worker owns the job; past it, another may take over. */
+  /**
+   * Upstream requests made for the job, each counted before it is sent: more than one means the
+   * upstream was paid again (a worker died mid-call, or a call was throttled or failed).
+   */
+  readonly upstreamCalls?: number | undefined;
+  /** Time spent running over all attempts, up to the current one; waiting in the queue does not count. */
+  readonly runMs?: number | undefined;
+  /** When the current attempt started. */
+  readonly runningSince?: string | undefined;
+  /** Submission plus JOBS_DEADLINE_SECONDS: a job not done by then ends. */
+  readonly deadlineAt?: string | undefined;
+  /** While running: until when the current worker owns the job (renewed while it works); past it, another may take over. */
   readonly leaseUntil?: string | undefined;
   readonly accessTokenHash: string;
   readonly requestHash: string;
@@ -130,6 +143,10 @@ const jobRecordSchema = z.object({
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
   attempts: z.number(),
+  upstreamCalls: z.number().optional(),
+  runMs: z.number().optional(),
+  runningSince: z.string().optional(),
+  deadlineAt: z.string().optional(),
   leaseUntil: z.string().optional(),
   accessTokenHash: z.string(),
   requestHash: z.string(),
@@ -145,11 +162,15 @@ export interface JobDependencies extends GenerateImagesDependencies {
   readonly inputImages: InputImageStore;
   /** Where blob-triggered edits put their results. */
   readonly outputStore: ImageStore;
+  /** Asked before a job claims anything, so that it waits in the queue rather than pays for a 429. */
+  readonly upstreamCapacity: UpstreamCapacity;
   readonly settings: {
     readonly editLimits: EditLimits;
-    /** How long a job may run before it is reported failed. */
+    /** How long a job may spend running, over all its attempts, before it ends as JobTimedOut. */
     readonly maxRunInMs: number;
-    /** How long one attempt may own a running job (the upstream deadline and some slack). */
+    /** From submission: how long a job may take in all, waiting included. */
+    readonly deadlineInMs: number;
+    /** How long an attempt owns a running job between renewals (every third of it). */
     readonly leaseInMs: number;
     readonly idempotencyWindowInMs: number;
     /** Secrets for derived access tokens: the first derives, all are tried for replays (see job-tokens). */
@@ -230,6 +251,9 @@ export async function submitJob(spec: JobSpec, options: SubmitOptions, dependenc
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
     attempts: 0,
+    upstreamCalls: 0,
+    runMs: 0,
+    deadlineAt: new Date(now.getTime() + dependencies.settings.deadlineInMs).toISOString(),
     accessTokenHash: accessTokenHash(accessToken),
     requestHash,
   };
@@ -318,18 +342,72 @@ export async function readJobWithToken(id: string, token: string | undefined, de
   return reportOverdue(found, dependencies);
 }
 
-/** A job running past its window is reported (and recorded) as failed rather than pending forever. */
+/**
+ * A job past its deadline or its run window is reported (and recorded) as ended rather than pending
+ * forever; a job a live worker holds is left to that worker, which checks the same before it spends.
+ */
 async function reportOverdue(found: Versioned<JobRecord>, dependencies: JobDependencies): Promise<Versioned<JobRecord>> {
   const job = found.value;
-  const startedAt = Date.parse(job.startedAt ?? job.createdAt);
-  if (job.status !== 'running' || dependencies.clock.now().getTime() - startedAt <= dependencies.settings.maxRunInMs) return found;
-  const failed = finish(job, 'failed', dependencies, {
-    status: 504,
-    code: 'JobTimedOut',
-    message: `The job did not finish within ${Math.round(dependencies.settings.maxRunInMs / 60_000)} minutes; submit it again.`,
-  });
-  const etag = await dependencies.documents.replace(jobName(job.id), failed, found.etag);
-  return etag === undefined ? ((await readJob(job.id, dependencies)) ?? found) : { value: failed, etag };
+  const now = dependencies.clock.now().getTime();
+  if (FINISHED.has(job.status) || (job.status === 'running' && leaseLeftOf(job, now) > 0)) return found;
+  return (await endIfOverdue(found, now, dependencies)) ?? found;
+}
+
+function leaseLeftOf(job: JobRecord, now: number): number {
+  return job.leaseUntil === undefined ? 0 : Date.parse(job.leaseUntil) - now;
+}
+
+function deadlineOf(job: JobRecord, dependencies: Pick<JobDependencies, 'settings'>): number {
+  return job.deadlineAt === undefined ? Date.parse(job.createdAt) + dependencies.settings.deadlineInMs : Date.parse(job.deadlineAt);
+}
+
+/** The job with the current attempt's running time added to its total, as of `until`. */
+function stopClock(job: JobRecord, until: number): JobRecord {
+  if (job.runningSince === undefined) return job;
+  return { ...job, runMs: (job.runMs ?? 0) + Math.max(0, until - Date.parse(job.runningSince)), runningSince: undefined };
+}
+
+// What the job ends with when a timer stops it: the wait for capacity, or time.
+const TIMER_CODES: ReadonlySet<string> = new Set(['QuotaExhausted', 'JobTimedOut']);
+
+/**
+ * Ends a job whose deadline or run window has passed, unless its work is done: a job whose images
+ * and record exist succeeds, whatever a timer says. Undefined when the job is not overdue; the job as
+ * it is now when another writer changed it first.
+ */
+async function endIfOverdue(found: Versioned<JobRecord>, now: number, dependencies: JobDependencies): Promise<Versioned<JobRecord> | undefined> {
+  // A worker that died is charged its running time up to its last renewal.
+  const job = found.value.status === 'running' ? stopClock(found.value, Math.min(now, Date.parse(found.value.leaseUntil ?? found.value.updatedAt))) : found.value;
+  const deadline = deadlineOf(job, dependencies);
+  const { maxRunInMs } = dependencies.settings;
+  if (now < deadline && (job.runMs ?? 0) < maxRunInMs) return undefined;
+  const { imageStore, prefix } = resultTarget(job, dependencies);
+  const done = (await imageStore.readRecord(recordBlobName(prefix))) !== undefined;
+  const counts = { attempts: job.attempts, upstreamCalls: job.upstreamCalls ?? 0, ...(job.lastError ? { lastError: job.lastError } : {}) };
+  const tried = `${counts.upstreamCalls} upstream call(s) in ${counts.attempts} attempt(s)`;
+  let ended: JobRecord;
+  if (done) {
+    ended = finish(job, 'succeeded', dependencies);
+  } else if (now >= deadline && job.lastError?.code === 'TooManyRequests') {
+    ended = finish(job, 'failed', dependencies, {
+      status: 429,
+      code: 'QuotaExhausted',
+      message: `Every deployment of ${job.request.command.model} stayed at its quota until the job's deadline (${Math.round(dependencies.settings.deadlineInMs / 1000)} s after submission), after ${tried}; submit it again later.`,
+      details: counts,
+    });
+  } else {
+    ended = finish(job, 'failed', dependencies, {
+      status: 504,
+      code: 'JobTimedOut',
+      message:
+        now >= deadline
+          ? `The job did not finish within its deadline (${Math.round(dependencies.settings.deadlineInMs / 1000)} s after submission), after ${tried}; submit it again.`
+          : `The job ran for more than ${Math.round(maxRunInMs / 60_000)} minutes in all, after ${tried}; submit it again.`,
+      details: counts,
+    });
+  }
+  const etag = await dependencies.documents.replace(jobName(job.id), ended, found.etag);
+  return etag === undefined ? ((await readJob(job.id, dependencies)) ?? found) : { value: ended, etag };
 }
 
 /** The store and blob-name prefix of a job's results. */
@@ -365,75 +443,175 @@ export async function cancelJob(id: string, token: string | undefined, dependenc
 
 export type RunOutcome =
   | { readonly kind: 'finished'; readonly job: JobRecord }
-  /** Someone else owns the job for now; look again after the delay. */
+  /** Someone else owns the job for now; its own watchdog looks after it. */
   | { readonly kind: 'busy'; readonly retryInSeconds: number }
-  /** The upstream is throttling; the job is queued again for later. */
+  /** The upstream has no room (or was throttling); the job is queued again for when it will. */
   | { readonly kind: 'deferred'; readonly retryInSeconds: number }
+  /** A watchdog's attempt is over: the job ended, or runs in a later attempt with a watchdog of its own. */
+  | { readonly kind: 'superseded' }
   | { readonly kind: 'missing' };
 
+export interface RunOptions {
+  /** Set by a watchdog message: take the job over only if this attempt still runs with its lease run out. */
+  readonly watchAttempt?: number | undefined;
+}
+
+// Waits shorter than the queue's one-second visibility step are waited in process.
+const SHORT_WAIT_MS = 1_000;
+
+/** Thrown before an upstream request when the attempt no longer owns its job: another worker took it over. */
+class JobLeaseLostError extends Error {
+  constructor(jobId: string) {
+    super(`Job ${jobId} was taken over by another worker; this attempt stops before paying the upstream again.`);
+    this.name = 'JobLeaseLostError';
+  }
+}
+
 /**
- * Runs a job once, whoever asks (queue worker, a redelivery, an inline caller). Every state change is
- * guarded by the record's ETag, so two deliveries never both call the upstream: the loser sees the job
- * running and backs off. Throws for transient failures so the queue delivers again; records permanent
- * ones in the job.
+ * Runs a job once, whoever asks (queue worker, a watchdog, an inline caller). Every state change is
+ * guarded by the record's ETag, so two deliveries never both call the upstream: the loser sees the
+ * job running and leaves it. While the upstream call is in flight the attempt renews its lease, and a
+ * watchdog message looks at the job when the lease would run out, so the job of a worker that died is
+ * taken over within about a lease. Before spending anything, a job past its deadline or run window
+ * ends, and a job the upstream has no room for waits in the queue. Throws for transient failures so
+ * the queue delivers again; records permanent ones in the job.
  */
-export async function runJob(id: string, dependencies: JobDependencies): Promise<RunOutcome> {
+export async function runJob(id: string, dependencies: JobDependencies, options: RunOptions = {}): Promise<RunOutcome> {
   const { documents, clock, settings } = dependencies;
   let claimed: Versioned<JobRecord> | undefined;
+  let waitedHere = false;
   for (let attempt = 0; attempt < 5 && !claimed; attempt++) {
     const found = await readJob(id, dependencies);
     if (!found) return { kind: 'missing' };
-    const job = found.value;
+    let job = found.value;
     if (FINISHED.has(job.status)) return { kind: 'finished', job };
+    // A watchdog is done once its attempt ended (the job was queued again with a message of its own) or
+    // another attempt runs (with its own watchdog). A job queued at a later attempt than the watched one
+    // was taken over by this very watchdog and failed: its redelivery must run it.
+    const watched = options.watchAttempt;
+    if (watched !== undefined && (job.status === 'running' ? job.attempts !== watched : job.attempts === watched)) return { kind: 'superseded' };
     const now = clock.now().getTime();
-    const leaseLeft = job.leaseUntil === undefined ? 0 : Date.parse(job.leaseUntil) - now;
+    const leaseLeft = leaseLeftOf(job, now);
     if (job.status === 'running' && leaseLeft > 0) return { kind: 'busy', retryInSeconds: Math.ceil(leaseLeft / 1000) };
-    if (now - Date.parse(job.startedAt ?? job.createdAt) > settings.maxRunInMs && job.status === 'running') {
-      const overdue = await reportOverdue(found, dependencies);
-      if (FINISHED.has(overdue.value.status)) return { kind: 'finished', job: overdue.value };
+
+    const ended = await endIfOverdue(found, now, dependencies);
+    if (ended) {
+      if (FINISHED.has(ended.value.status)) return { kind: 'finished', job: ended.value };
+      continue;
     }
+    // An attempt that died is charged its running time up to its last renewal.
+    if (job.status === 'running') job = stopClock(job, Math.min(now, Date.parse(job.leaseUntil ?? job.updatedAt)));
+
+    const model = job.request.command.model;
+    const unavailable = dependencies.upstreamCapacity.whenAvailable(model, imageCount(job));
+    if (unavailable) {
+      const waitInMs = Math.min(unavailable.at, deadlineOf(job, dependencies)) - now;
+      // Queue visibility counts whole seconds: the rest of a second is waited here, then the job looks again.
+      if (waitInMs <= SHORT_WAIT_MS && !waitedHere) {
+        waitedHere = true;
+        await sleep(waitInMs);
+        continue;
+      }
+      // Wait in the queue, not in the upstream's: nothing is paid for a 429 we can see coming. The
+      // message comes back a little early rather than late, and the job waits out the rest above.
+      const retryInSeconds = Math.max(1, Math.floor(waitInMs / 1000));
+      const lastError: JobError =
+        unavailable.reason === 'throttled'
+          ? { status: 429, code: 'TooManyRequests', message: `Every deployment of ${model} is at its quota; the job waits ${retryInSeconds} s for room.` }
+          : { status: 502, code: 'UpstreamUnavailable', message: `Every deployment of ${model} is failing; the job waits ${retryInSeconds} s for one to recover.` };
+      const waiting: JobRecord = { ...job, status: 'queued', leaseUntil: undefined, lastError, updatedAt: new Date(now).toISOString() };
+      if ((await documents.replace(jobName(id), waiting, found.etag)) === undefined) continue;
+      await dependencies.queue.enqueue(id, { delayInSeconds: retryInSeconds });
+      return { kind: 'deferred', retryInSeconds };
+    }
+
     const running: JobRecord = {
       ...job,
       status: 'running',
       attempts: job.attempts + 1,
       startedAt: job.startedAt ?? new Date(now).toISOString(),
+      runningSince: new Date(now).toISOString(),
       leaseUntil: new Date(now + settings.leaseInMs).toISOString(),
       updatedAt: new Date(now).toISOString(),
     };
     const etag = await documents.replace(jobName(id), running, found.etag);
     if (etag !== undefined) claimed = { value: running, etag };
   }
-  if (!claimed) return { kind: 'busy', retryInSeconds: 5 };
+  if (!claimed) {
+    // Others kept changing the job: look again shortly. A second message is harmless: a job that
+    // runs by then leaves it, a finished one ignores it.
+    await dependencies.queue.enqueue(id, { delayInSeconds: 1 });
+    return { kind: 'deferred', retryInSeconds: 1 };
+  }
 
   const job = claimed.value;
+  const lease = new DocumentLease<JobRecord>({
+    documents,
+    name: jobName(id),
+    claimed,
+    renewEveryInMs: Math.max(500, settings.leaseInMs / 3),
+    renew: (current) => {
+      const now = clock.now();
+      return { ...current, leaseUntil: new Date(now.getTime() + settings.leaseInMs).toISOString(), updatedAt: now.toISOString() };
+    },
+  });
   try {
+    // Should this worker die, its watchdog takes the job over once the lease has run out.
+    await dependencies.queue.enqueue(id, { delayInSeconds: Math.ceil(settings.leaseInMs / 1000) + 1, watchAttempt: job.attempts });
     // An earlier attempt may have finished the work and died before recording it.
     const { imageStore, prefix } = resultTarget(job, dependencies);
-    if ((await loadStoredResult(prefix, { imageStore })) === undefined) await perform(job, { ...dependencies, imageStore }, prefix);
-    return { kind: 'finished', job: await settle(claimed, finish(job, 'succeeded', dependencies), dependencies) };
+    if ((await loadStoredResult(prefix, { imageStore })) === undefined) {
+      await perform(job, { ...dependencies, imageStore }, prefix, {
+        beforeUpstreamRequest: async () => {
+          const counted = await lease.update((current) => ({ ...current, upstreamCalls: (current.upstreamCalls ?? 0) + 1 }));
+          if (!counted) throw new JobLeaseLostError(id);
+        },
+      });
+    }
+    const succeeded = await settle(lease, (current) => finish(stopClock(current, clock.now().getTime()), 'succeeded', dependencies), dependencies, true);
+    return succeeded ? { kind: 'finished', job: succeeded } : { kind: 'busy', retryInSeconds: 1 };
   } catch (error: unknown) {
+    if (error instanceof JobLeaseLostError || lease.isLost) return { kind: 'busy', retryInSeconds: 1 };
     if (error instanceof UpstreamThrottledError) {
-      const retryInSeconds = Math.max(error.retryAfterSeconds ?? 1, 1);
-      const queued: JobRecord = { ...job, status: 'queued', leaseUntil: undefined, lastError: toJobError(error), updatedAt: clock.now().toISOString() };
-      await settle(claimed, queued, dependencies);
+      const now = clock.now().getTime();
+      // The router knows to the millisecond when room comes back (the error's Retry-After is rounded up).
+      const roomAt = dependencies.upstreamCapacity.whenAvailable(job.request.command.model, imageCount(job))?.at ?? now + (error.retryAfterSeconds ?? 1) * 1000;
+      const retryInSeconds = Math.max(0, Math.floor((Math.min(roomAt, deadlineOf(job, dependencies)) - now) / 1000));
+      const queued = await settle(lease, (current) => ({ ...requeued(current, now), lastError: toJobError(error) }), dependencies, false);
+      if (!queued) return { kind: 'busy', retryInSeconds: 1 };
       await dependencies.queue.enqueue(id, { delayInSeconds: retryInSeconds });
       return { kind: 'deferred', retryInSeconds };
     }
     if (isTransient(error)) {
       // Give the job back so the next delivery may take it at once, then let the queue retry.
-      const released: JobRecord = { ...job, status: 'queued', leaseUntil: undefined, lastError: toJobError(error), updatedAt: clock.now().toISOString() };
-      await settle(claimed, released, dependencies).catch(() => undefined);
+      const released = await settle(lease, (current) => ({ ...requeued(current, clock.now().getTime()), lastError: toJobError(error) }), dependencies, false).catch(
+        () => undefined,
+      );
+      // Another attempt owns the job by now: its outcome stands, and this failure is nobody's to retry.
+      if (lease.isLost) return released ? { kind: 'finished', job: released } : { kind: 'busy', retryInSeconds: 1 };
       throw error;
     }
-    const failed = finish(job, 'failed', dependencies, toJobError(error));
-    return { kind: 'finished', job: await settle(claimed, failed, dependencies) };
+    const failed = await settle(lease, (current) => finish(stopClock(current, clock.now().getTime()), 'failed', dependencies, toJobError(error)), dependencies, false);
+    return failed ? { kind: 'finished', job: failed } : { kind: 'busy', retryInSeconds: 1 };
+  } finally {
+    lease.stop();
   }
 }
 
-async function perform(job: JobRecord, dependencies: JobDependencies, requestId: string): Promise<void> {
+function imageCount(job: JobRecord): number {
+  const n = job.request.command.options['n'];
+  return typeof n === 'number' && n >= 1 ? n : 1;
+}
+
+function requeued(job: JobRecord, now: number): JobRecord {
+  return { ...stopClock(job, now), status: 'queued', leaseUntil: undefined, updatedAt: new Date(now).toISOString() };
+}
+
+async function perform(job: JobRecord, dependencies: JobDependencies, requestId: string, callOptions: Pick<CallOptions, 'beforeUpstreamRequest'>): Promise<void> {
   const { request } = job;
+  const options = { requestId, ...callOptions };
   if (request.operation === 'generate') {
-    await generateImages({ ...request.command, includeBase64: false }, dependencies, { requestId });
+    await generateImages({ ...request.command, includeBase64: false }, dependencies, options);
     return;
   }
   const limits = dependencies.settings.editLimits;
@@ -447,7 +625,7 @@ async function perform(job: JobRecord, dependencies: JobDependencies, requestId:
   const images = await Promise.all(request.inputs.images.map((input) => read(input, 'image')));
   const mask = request.inputs.mask && (await read(request.inputs.mask, 'mask'));
   const inputs = prepareEditInputs({ images, mask, imagesTarget: request.inputs.images[0]?.target ?? 'images' }, limits);
-  await editImages({ ...request.command, includeBase64: false, inputs }, dependencies, { requestId });
+  await editImages({ ...request.command, includeBase64: false, inputs }, dependencies, options);
 }
 
 /** Ends a job whose retries ran out (its queue message went to the poison queue). */
@@ -483,15 +661,24 @@ function finish(job: JobRecord, status: JobStatus, dependencies: Pick<JobDepende
   return { ...job, status, leaseUntil: undefined, updatedAt: now, finishedAt: now, ...(error ? { error } : {}) };
 }
 
-/** Writes the job's new state with the lease's ETag; losing the lease means another attempt took over. */
-async function settle(claimed: Versioned<JobRecord>, next: JobRecord, dependencies: JobDependencies): Promise<JobRecord> {
-  const etag = await dependencies.documents.replace(jobName(next.id), next, claimed.etag);
-  if (etag === undefined) {
-    const current = await readJob(next.id, dependencies);
-    if (current && FINISHED.has(current.value.status)) return current.value;
-    throw new StorageError(`Job ${next.id} was changed by another worker while this one ran it.`);
+/**
+ * Writes the job's next state through its lease. When the lease was lost: a job a timer ended while
+ * this attempt finished the work succeeds after all (`workDone`); a job another writer finished is
+ * returned as it is; undefined when another attempt now owns it.
+ */
+async function settle(lease: DocumentLease<JobRecord>, change: (current: JobRecord) => JobRecord, dependencies: JobDependencies, workDone: boolean): Promise<JobRecord | undefined> {
+  const written = await lease.update(change);
+  if (written) return written;
+  const id = lease.value.id;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const current = await readJob(id, dependencies);
+    if (!current) return undefined;
+    const job = current.value;
+    if (!(workDone && job.status === 'failed' && job.error && TIMER_CODES.has(job.error.code))) return FINISHED.has(job.status) ? job : undefined;
+    const succeeded = finish({ ...job, error: undefined }, 'succeeded', dependencies);
+    if ((await dependencies.documents.replace(jobName(id), succeeded, current.etag)) !== undefined) return succeeded;
   }
-  return next;
+  return undefined;
 }
 
 function toJobError(error: unknown): JobError {

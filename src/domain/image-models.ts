@@ -7,8 +7,16 @@ import type { ErrorDetail } from './errors';
 export const IMAGE_MODELS = ['gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'gpt-image-2', 'dall-e-3'] as const;
 export type ImageModel = (typeof IMAGE_MODELS)[number];
 
-export type OutputFormat = 'png' | 'jpeg';
-export type Background = 'transparent' | 'opaque' | 'auto';
+// The values of the enumerated parameters, for the wire schemas and the model catalogue alike.
+export const OUTPUT_FORMATS = ['png', 'jpeg'] as const;
+export const BACKGROUNDS = ['transparent', 'opaque', 'auto'] as const;
+export const MODERATIONS = ['low', 'auto'] as const;
+export const STYLES = ['vivid', 'natural'] as const;
+export const INPUT_FIDELITIES = ['low', 'high'] as const;
+export const MAX_USER_LENGTH = 256;
+
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export type Background = (typeof BACKGROUNDS)[number];
 
 export interface ModelRules {
   readonly family: 'gpt-image' | 'dall-e';

@@ -58,6 +58,29 @@ export interface CallOptions {
   readonly abortSignal?: AbortSignal | undefined;
   /** Our request id, sent upstream for correlation. */
   readonly requestId?: string | undefined;
+  /** Awaited before each HTTP request goes upstream, so that a job can count what it pays before it pays it. */
+  readonly beforeUpstreamRequest?: (() => Promise<void>) | undefined;
+  /** Told what each upstream answer said about the deployment's capacity (the router learns from it). */
+  readonly onUpstreamResponse?: ((observation: UpstreamObservation) => void) | undefined;
+}
+
+/** What one upstream answer said about its deployment's capacity, from its status and `x-ratelimit-*` / `retry-after*` headers. */
+export interface UpstreamObservation {
+  readonly status: number;
+  readonly retryAfterInMs?: number | undefined;
+  readonly remainingRequests?: number | undefined;
+  readonly limitRequests?: number | undefined;
+  /** Until the window frees its next share (`x-ratelimit-reset-requests`). */
+  readonly resetRequestsInMs?: number | undefined;
+}
+
+/** Where the upstream has room: asked before a job spends anything, so that it can wait in the queue instead. */
+export interface UpstreamCapacity {
+  /**
+   * Undefined when a request for `images` images of `model` could go now; else the earliest time (ms
+   * since the epoch) one could without a known 429, and why not now.
+   */
+  whenAvailable(model: ImageModel, images: number): { readonly at: number; readonly reason: 'throttled' | 'failing' } | undefined;
 }
 
 export interface ImageModelClient {
@@ -150,9 +173,15 @@ export interface DocumentStore {
   replace(name: string, value: unknown, etag: string): Promise<string | undefined>;
 }
 
+export interface JobQueueOptions {
+  readonly delayInSeconds?: number | undefined;
+  /** A watchdog of this attempt: it only takes the job over if that attempt is still running with its lease run out. */
+  readonly watchAttempt?: number | undefined;
+}
+
 export interface JobQueue {
   /** Asks a worker to run the job, no sooner than `delayInSeconds` from now. */
-  enqueue(jobId: string, options?: { readonly delayInSeconds?: number | undefined }): Promise<void>;
+  enqueue(jobId: string, options?: JobQueueOptions): Promise<void>;
 }
 
 /** A blob dropped into the inbox, read at one version (its ETag). */

@@ -1,7 +1,8 @@
-import type { HttpRequest } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 
 import type { AppConfig } from '../config';
+import type { Services } from '../services';
 import type { Caller } from '../domain/callers';
 import { defaultCaller, principalCaller, userCaller } from '../domain/callers';
 import { AuthenticationError, ForbiddenError } from '../domain/errors';
@@ -104,4 +105,21 @@ export function assertAdmin(request: HttpRequest, config: AppConfig): void {
   if (!principal.roles.includes(config.callers.adminRole)) {
     throw new ForbiddenError('AdminRoleRequired', `Reading usage needs the app role '${config.callers.adminRole}'; ${principal.name} does not hold it.`);
   }
+}
+
+/**
+ * For routes that take a function key but charge nothing (models, subscriptions): with
+ * CALLER_AUTH=entra they are registered without a key, like the image routes, and need a sign-in.
+ */
+export function withSignIn(
+  getServices: () => Promise<Services>,
+  handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>,
+): (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit> {
+  return async (request, context) => {
+    const { config } = await getServices();
+    if (readPrincipal(request, config) === undefined && config.callers.auth === 'entra') {
+      throw new AuthenticationError('SignInRequired', 'Sign in with Microsoft Entra ID (an OAuth 2.0 bearer token for this app) to call it.');
+    }
+    return handler(request, context);
+  };
 }

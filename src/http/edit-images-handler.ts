@@ -10,6 +10,7 @@ import { editImagesFormFields } from './edit-schemas';
 import { deploymentFor, imageOptionsOf, resolveModel } from './request-options';
 import { toImagesResponse } from './images-response';
 import { editLimitsOf, handleAsJob, needsJob, readJobMode, refuseInlineImagesForJobs } from './jobs';
+import { withQuerySelectors } from './query-selectors';
 import { mediaTypeOf, parseWith } from './read-body';
 import { readEditForm } from './read-edit-form';
 import { readEditJson } from './read-edit-json';
@@ -35,7 +36,7 @@ export function createEditImagesHandler(getServices: () => Promise<Services>) {
     const mode = readJobMode(request);
     const edit = await readEditRequest(request, services, editLimits);
     const inputs = prepareEditInputs({ images: edit.images, mask: edit.mask, imagesTarget: edit.imagesTarget }, editLimits);
-    const { fields } = edit;
+    const fields = withQuerySelectors(request, edit.fields);
     const model = resolveModel(fields.model, services);
     const caller = callerOf(request, fields.user, services.config);
     const command = { prompt: fields.prompt, model, user: fields.user, caller, options: { ...imageOptionsOf(fields), inputFidelity: fields.input_fidelity } };

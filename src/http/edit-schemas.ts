@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { INPUT_FIDELITIES } from '../domain/image-models';
 import { imageOptionFields, oneOf, withoutNulls } from './schemas';
 
 /** The edit parameters both encodings share: generation's, plus `input_fidelity`. */
@@ -8,7 +9,7 @@ export const editFields = {
     .string({ error: 'prompt is required: describe the edit to make.' })
     .refine((prompt) => prompt.trim().length > 0, 'prompt must not be empty.'),
   ...imageOptionFields,
-  input_fidelity: oneOf('input_fidelity', ['low', 'high']).optional(),
+  input_fidelity: oneOf('input_fidelity', INPUT_FIDELITIES).optional(),
 };
 
 // Multipart carries every value as text; these are numbers on the wire of the JSON encoding.

@@ -5,6 +5,7 @@ import type { Services } from '../services';
 import { callerOf } from './caller';
 import { toImagesResponse } from './images-response';
 import { handleAsJob, needsJob, readJobMode, refuseInlineImagesForJobs } from './jobs';
+import { withQuerySelectors } from './query-selectors';
 import { readJsonBody } from './read-body';
 import { deploymentFor, imageOptionsOf, resolveModel } from './request-options';
 import { generateImagesBody } from './schemas';
@@ -14,7 +15,7 @@ export function createGenerateImagesHandler(getServices: () => Promise<Services>
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const services = await getServices();
     const mode = readJobMode(request);
-    const body = await readJsonBody(request, generateImagesBody, services.config.limits.maxJsonBodyBytes);
+    const body = withQuerySelectors(request, await readJsonBody(request, generateImagesBody, services.config.limits.maxJsonBodyBytes));
     const model = resolveModel(body.model, services);
     const caller = callerOf(request, body.user, services.config);
     const command = { prompt: body.prompt, model, user: body.user, caller, options: { ...imageOptionsOf(body), style: body.style } };

@@ -1,31 +1,33 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { CallbackDependencies } from '../domain/callbacks';
+import { assertCallbackUrl, CallbacksNotConfiguredError, registerJobCallback, scheduleJobCallback, watchJobEnds } from '../domain/callbacks';
 import { ValidationError } from '../domain/errors';
 import type { JobDependencies, JobRecord, JobSpec } from '../domain/image-jobs';
-import { FINISHED, jobErrorToAppError, jobResult, readJobWithToken, runJob, submitJob } from '../domain/image-jobs';
+import { FINISHED, jobErrorToAppError, jobResult, publicJobError, readJobWithToken, runJob, submitJob } from '../domain/image-jobs';
 import type { AppConfig } from '../config';
 import type { EditLimits } from '../domain/edit-images';
 import type { Services } from '../services';
 import { toImagesResponse } from './images-response';
 import { apiUrl } from './public-url';
+import { readQueryBoolean } from './query-values';
 import { deploymentFor } from './request-options';
 
-/** How the caller wants the work done: `Prefer: respond-async` / `?async=true`, `?wait=N`, `Idempotency-Key`. */
+/** How the caller wants the work done: `Prefer: respond-async` / `?async=true`, `?wait=N`, `Idempotency-Key`, `Callback-Url`. */
 export interface JobMode {
   readonly async: boolean;
   readonly waitSeconds: number;
   readonly idempotencyKey: string | undefined;
+  /** Where to POST the result when the job ends (the HTTP Webhook pattern); implies async. */
+  readonly callbackUrl: string | undefined;
 }
 
 const MAX_WAIT_SECONDS = 100;
 
 export function readJobMode(request: HttpRequest): JobMode {
   const prefer = request.headers.get('prefer') ?? '';
-  const asyncQuery = request.query.get('async');
-  if (asyncQuery !== null && !['true', 'false', '1', '0'].includes(asyncQuery.toLowerCase())) {
-    throw new ValidationError("async must be 'true' or 'false'.", { code: 'InvalidParameter', target: 'async' });
-  }
+  const asyncQuery = readQueryBoolean(request, 'async');
   const waitQuery = request.query.get('wait');
   if (waitQuery !== null && !(/^\d{1,3}$/.test(waitQuery) && Number(waitQuery) <= MAX_WAIT_SECONDS)) {
     throw new ValidationError(`wait must be a whole number of seconds from 0 to ${MAX_WAIT_SECONDS}.`, { code: 'InvalidParameter', target: 'wait' });
@@ -37,8 +39,10 @@ export function readJobMode(request: HttpRequest): JobMode {
       target: 'Idempotency-Key',
     });
   }
+  const callbackUrl = request.headers.get('callback-url') ?? undefined;
   return {
-    async: /(^|[,;\s])respond-async($|[,;\s])/i.test(prefer) || asyncQuery === 'true' || asyncQuery === '1',
+    async: /(^|[,;\s])respond-async($|[,;\s])/i.test(prefer) || asyncQuery === true || callbackUrl !== undefined,
+    callbackUrl,
     waitSeconds: waitQuery === null ? 0 : Number(waitQuery),
     idempotencyKey,
   };
@@ -61,17 +65,27 @@ export function jobDependencies(services: Services): JobDependencies {
   const { config } = services;
   return {
     ...services,
+    // A job that ends announces itself to its callback, whichever path ended it.
+    documents: watchJobEnds(
+      services.documents,
+      (jobId) => scheduleJobCallback(jobId, callbackDependencies(services)),
+      (jobId, error) => console.warn(`Job ${jobId} ended, but its callback could not be scheduled:`, error instanceof Error ? error.message : error),
+    ),
     deploymentFor: deploymentFor(services),
     queue: services.jobQueue,
     settings: {
       editLimits: editLimitsOf(config),
       maxRunInMs: config.jobs.maxRunInMs,
-      // One attempt owns a job for as long as one upstream call may take, plus time to store the result.
-      leaseInMs: config.openai.timeoutInMs + 60_000,
+      deadlineInMs: config.jobs.deadlineInMs,
+      leaseInMs: config.jobs.leaseInMs,
       idempotencyWindowInMs: config.jobs.idempotencyWindowInMs,
       tokenSecrets: services.jobTokenSecrets,
     },
   };
+}
+
+export function callbackDependencies(services: Services): CallbackDependencies {
+  return { documents: services.documents, clock: services.clock, callbackQueue: services.callbacks.queue };
 }
 
 export function editLimitsOf(config: AppConfig): EditLimits {
@@ -86,7 +100,12 @@ export function editLimitsOf(config: AppConfig): EditLimits {
  */
 export async function handleAsJob(spec: JobSpec, mode: JobMode, services: Services): Promise<HttpResponseInit> {
   const dependencies = jobDependencies(services);
+  if (mode.callbackUrl !== undefined) {
+    assertCallbackUrl(mode.callbackUrl, 'Callback-Url', services.config.callbacks);
+    if (services.callbacks.signingSecret === undefined) throw new CallbacksNotConfiguredError();
+  }
   const submitted = await submitJob(spec, { idempotencyKey: mode.idempotencyKey, enqueue: mode.async }, dependencies);
+  if (mode.callbackUrl !== undefined) await registerJobCallback(submitted.job, submitted.accessToken, mode.callbackUrl, callbackDependencies(services));
   let job = submitted.job;
   if (!mode.async && job.status === 'queued') {
     const outcome = await runJob(job.id, dependencies);
@@ -110,7 +129,8 @@ async function waitForJob(job: JobRecord, token: string, timeInMs: number, depen
 
 /**
  * The Location contract Power Automate follows: 202 with Retry-After while pending, then the final
- * answer exactly as the synchronous call would have given it (200 with images, or the error).
+ * answer as the synchronous call would have given it (200 with images, or the error), plus the
+ * job's token, so that a flow can feed Get job and Cancel job from it.
  */
 export async function jobResponse(
   job: JobRecord,
@@ -121,28 +141,45 @@ export async function jobResponse(
   const links = jobLinks(services.config, job.id, accessToken);
   const headers: Record<string, string> = { 'x-request-id': job.id, 'cache-control': 'no-store' };
   if (flags.replayed) headers['idempotent-replayed'] = 'true';
+  if (job.status === 'failed') throw jobErrorToAppError(job.error ?? FAILED_WITHOUT_RECORD);
+  if (FINISHED.has(job.status)) {
+    const answer = await finishedJobAnswer(job, accessToken, services);
+    return { status: answer.status, headers: { ...headers, ...answer.headers }, jsonBody: answer.body };
+  }
+  return {
+    status: 202,
+    headers: {
+      ...headers,
+      location: links.resultUrl,
+      'operation-location': links.resultUrl,
+      'retry-after': String(services.config.jobs.retryAfterSeconds),
+    },
+    jsonBody: jobSummary(job, accessToken, links),
+  };
+}
+
+const FAILED_WITHOUT_RECORD = { status: 500, code: 'InternalError', message: 'The job failed.' };
+
+/** A finished job's answer at its Location, as status, headers and body (also what a callback receives). */
+export async function finishedJobAnswer(
+  job: JobRecord,
+  accessToken: string,
+  services: Services,
+): Promise<{ status: number; headers: Record<string, string>; body: unknown }> {
   switch (job.status) {
     case 'succeeded':
-      return { status: 200, headers, jsonBody: toImagesResponse(await jobResult(job, services)) };
-    case 'failed':
-      throw jobErrorToAppError(job.error ?? { status: 500, code: 'InternalError', message: 'The job failed.' });
+      return { status: 200, headers: {}, body: { ...toImagesResponse(await jobResult(job, services)), job_token: accessToken } };
     case 'cancelled':
       return {
         status: 410,
-        headers: { ...headers, 'x-ms-error-code': 'JobCancelled' },
-        jsonBody: { error: { code: 'JobCancelled', message: `Job ${job.id} was cancelled before it ran.` } },
+        headers: { 'x-ms-error-code': 'JobCancelled' },
+        body: { error: { code: 'JobCancelled', message: `Job ${job.id} was cancelled before it ran.` } },
       };
-    default:
-      return {
-        status: 202,
-        headers: {
-          ...headers,
-          location: links.resultUrl,
-          'operation-location': links.resultUrl,
-          'retry-after': String(services.config.jobs.retryAfterSeconds),
-        },
-        jsonBody: jobSummary(job, links),
-      };
+    default: {
+      const error = publicJobError(job.error ?? FAILED_WITHOUT_RECORD);
+      const body = { code: error.code, message: error.message, ...(error.target ? { target: error.target } : {}), ...(error.details === undefined ? {} : { details: error.details }) };
+      return { status: error.status, headers: { 'x-ms-error-code': error.code }, body: { error: body } };
+    }
   }
 }
 
@@ -150,21 +187,25 @@ export async function jobResponse(
 export async function jobStatusBody(job: JobRecord, accessToken: string, services: Services) {
   const result = job.status === 'succeeded' ? toImagesResponse(await jobResult(job, services)) : undefined;
   return {
-    ...jobSummary(job, jobLinks(services.config, job.id, accessToken)),
+    ...jobSummary(job, accessToken, jobLinks(services.config, job.id, accessToken)),
     ...(job.error ? { error: { code: job.error.code, message: job.error.message, ...(job.error.target ? { target: job.error.target } : {}) } } : {}),
     ...(result ? { result } : {}),
   };
 }
 
-function jobSummary(job: JobRecord, links: JobLinks) {
+function jobSummary(job: JobRecord, accessToken: string, links: JobLinks) {
   return {
     id: job.id,
+    // On its own as well as in the links, so that a flow can pass it to Get job and Cancel job.
+    token: accessToken,
     status: job.status,
     operation: job.request.operation,
     ...links,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
     attempts: job.attempts,
+    // More calls than attempts that succeeded means the upstream was paid again (a crash, a throttle).
+    upstreamCalls: job.upstreamCalls ?? 0,
   };
 }
 

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { BACKGROUNDS, MAX_USER_LENGTH, MODERATIONS, OUTPUT_FORMATS, STYLES } from '../domain/image-models';
+
 // Power Automate sends empty optional fields as null; treat them as absent.
 export const withoutNulls = (value: unknown) =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -18,11 +20,11 @@ export const imageOptionFields = {
   n: wholeNumber('n', 1, 10).optional(),
   size: z.string({ error: "size must be a string such as '1024x1024'." }).optional(),
   quality: z.string({ error: 'quality must be a string.' }).optional(),
-  user: z.string({ error: 'user must be a string.' }).max(256, 'user may be at most 256 characters.').optional(),
-  output_format: oneOf('output_format', ['png', 'jpeg'], ' (Azure OpenAI does not produce WebP)').optional(),
+  user: z.string({ error: 'user must be a string.' }).max(MAX_USER_LENGTH, `user may be at most ${MAX_USER_LENGTH} characters.`).optional(),
+  output_format: oneOf('output_format', OUTPUT_FORMATS, ' (Azure OpenAI does not produce WebP)').optional(),
   output_compression: wholeNumber('output_compression', 0, 100).optional(),
-  background: oneOf('background', ['transparent', 'opaque', 'auto']).optional(),
-  moderation: oneOf('moderation', ['low', 'auto']).optional(),
+  background: oneOf('background', BACKGROUNDS).optional(),
+  moderation: oneOf('moderation', MODERATIONS).optional(),
   response_format: oneOf('response_format', ['url', 'b64_json']).optional(),
 };
 
@@ -36,7 +38,7 @@ export const generateImagesBody = z.preprocess(
       .string({ error: 'prompt is required: describe the image to generate.' })
       .refine((prompt) => prompt.trim().length > 0, 'prompt must not be empty.'),
     ...imageOptionFields,
-    style: oneOf('style', ['vivid', 'natural']).optional(),
+    style: oneOf('style', STYLES).optional(),
   }),
 );
 export type GenerateImagesBody = z.infer<typeof generateImagesBody>;

@@ -6,16 +6,16 @@ import { jobDependencies } from '../http/jobs';
 import type { Services } from '../services';
 
 // The Functions host hands over the message already decoded from base64 and, being JSON, parsed.
-const jobMessage = z.object({ jobId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/) });
+const jobMessage = z.object({ jobId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/), watchAttempt: z.number().int().min(1).optional() });
 
-function parseMessage(message: unknown, context: InvocationContext): string | undefined {
+function parseMessage(message: unknown, context: InvocationContext): z.infer<typeof jobMessage> | undefined {
   const parsed = jobMessage.safeParse(typeof message === 'string' ? safeJson(message) : message);
   if (!parsed.success) {
     // Not ours to retry: no delivery will make it a job.
     context.error('Dropping a queue message that is not {"jobId": "..."}.');
     return undefined;
   }
-  return parsed.data.jobId;
+  return parsed.data;
 }
 
 function safeJson(text: string): unknown {
@@ -32,23 +32,31 @@ function safeJson(text: string): unknown {
  */
 export function createJobWorker(getServices: () => Promise<Services>) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const jobId = parseMessage(message, context);
-    if (jobId === undefined) return;
+    const parsed = parseMessage(message, context);
+    if (parsed === undefined) return;
+    const { jobId, watchAttempt } = parsed;
     const services = await getServices();
     const dependencies = jobDependencies(services);
-    const outcome = await runJob(jobId, dependencies);
+    const outcome = await runJob(jobId, dependencies, { watchAttempt });
     switch (outcome.kind) {
       case 'missing':
         context.warn(`Job ${jobId} has no record; nothing to do.`);
         return;
       case 'busy':
-        // A duplicate delivery while another attempt holds the job: look again when its lease ends,
-        // so the job still finishes if that attempt died.
-        await dependencies.queue.enqueue(jobId, { delayInSeconds: outcome.retryInSeconds });
-        context.info(`Job ${jobId} is being run elsewhere; checking again in ${outcome.retryInSeconds} s.`);
+        if (watchAttempt === undefined) {
+          // A duplicate delivery while another attempt holds the job: that attempt's watchdog looks after it.
+          context.info(`Job ${jobId} is being run elsewhere; its watchdog looks after it.`);
+          return;
+        }
+        // The attempt is alive (it renewed its lease): look again when the lease would run out.
+        await dependencies.queue.enqueue(jobId, { delayInSeconds: outcome.retryInSeconds + 1, watchAttempt });
+        context.info(`Job ${jobId} attempt ${watchAttempt} is alive; looking again in ${outcome.retryInSeconds + 1} s.`);
+        return;
+      case 'superseded':
+        context.info(`Job ${jobId} attempt ${watchAttempt ?? '?'} is over; its watchdog stops.`);
         return;
       case 'deferred':
-        context.info(`Job ${jobId} was throttled upstream; queued again in ${outcome.retryInSeconds} s.`);
+        context.info(`Job ${jobId} waits for upstream capacity; queued again in ${outcome.retryInSeconds} s.`);
         return;
       case 'finished': {
         const { error } = outcome.job;
@@ -62,7 +70,7 @@ export function createJobWorker(getServices: () => Promise<Services>) {
 /** Messages whose retries ran out: their jobs end as failed, with the last failure recorded. */
 export function createPoisonJobHandler(getServices: () => Promise<Services>) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const jobId = parseMessage(message, context);
+    const jobId = parseMessage(message, context)?.jobId;
     if (jobId === undefined) return;
     const job = await failExhaustedJob(jobId, jobDependencies(await getServices()));
     context.warn(`Job ${jobId} gave up after its retries: ${job?.error?.logDetail ?? job?.error?.message ?? 'no record'}.`);

@@ -362,6 +362,14 @@ describe('sign-in required (CALLER_AUTH=entra)', () => {
     expect(((await anonymous.json()) as ErrorBody).error.code).toBe('SignInRequired');
   });
 
+  it('asks the same of the other routes a function key used to open: the models, the subscriptions', async () => {
+    expect((await fetch(`${host.url}/api/models`, { headers: principalHeaders('alice@contoso.com') })).status).toBe(200);
+
+    const anonymous = await fetch(`${host.url}/api/models`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as ErrorBody).error.code).toBe('SignInRequired');
+  });
+
   it('holds a shared budget across every caller its pattern matches', async () => {
     const response = await call(principalHeaders('bob@contoso.com'));
 

@@ -1,4 +1,4 @@
-import type { DocumentStore, JobQueue, Versioned } from '../../src/domain/ports';
+import type { DocumentStore, JobQueue, JobQueueOptions, Versioned } from '../../src/domain/ports';
 
 /** DocumentStore semantics (create-once, compare-and-swap on ETags) in memory, for handler tests. */
 export class InMemoryDocumentStore implements DocumentStore {
@@ -26,10 +26,10 @@ export class InMemoryDocumentStore implements DocumentStore {
 }
 
 export class RecordingJobQueue implements JobQueue {
-  readonly sent: { jobId: string; delayInSeconds: number | undefined }[] = [];
+  readonly sent: { jobId: string; delayInSeconds: number | undefined; watchAttempt?: number | undefined }[] = [];
 
-  enqueue(jobId: string, options: { readonly delayInSeconds?: number | undefined } = {}): Promise<void> {
-    this.sent.push({ jobId, delayInSeconds: options.delayInSeconds });
+  enqueue(jobId: string, options: JobQueueOptions = {}): Promise<void> {
+    this.sent.push({ jobId, delayInSeconds: options.delayInSeconds, ...(options.watchAttempt === undefined ? {} : { watchAttempt: options.watchAttempt }) });
     return Promise.resolve();
   }
 }

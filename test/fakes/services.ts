@@ -1,5 +1,6 @@
 import { loadConfig } from '../../src/config';
 import type { Services } from '../../src/services';
+import { InMemorySubscriptionStore, RecordingCallbackQueue, ScriptedCallbackSender } from './callbacks';
 import { FakeImageModelClient } from './fake-image-model-client';
 import { InMemoryDocumentStore, RecordingJobQueue } from './in-memory-documents';
 import { InMemoryImageStore } from './in-memory-image-store';
@@ -17,6 +18,12 @@ export interface FakeServices extends Services {
   readonly usageStore: InMemoryUsageStore;
   /** What metering sent to telemetry and the log. */
   readonly metered: TestMetering;
+  readonly callbacks: {
+    readonly queue: RecordingCallbackQueue;
+    readonly sender: ScriptedCallbackSender;
+    readonly subscriptions: InMemorySubscriptionStore;
+    readonly signingSecret: string | undefined;
+  };
 }
 
 export function makeFakeServices(env: Record<string, string> = {}): FakeServices {
@@ -32,6 +39,7 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
   return {
     config,
     imageModel: new FakeImageModelClient(),
+    upstreamCapacity: { whenAvailable: () => undefined },
     imageStore: new InMemoryImageStore(),
     outputStore: new InMemoryImageStore(),
     inbox: new InMemoryInboxStore(),
@@ -45,5 +53,11 @@ export function makeFakeServices(env: Record<string, string> = {}): FakeServices
     documents: new InMemoryDocumentStore(),
     jobQueue: new RecordingJobQueue(),
     jobTokenSecrets: ['fake-job-token-secret-of-at-least-32-characters'],
+    callbacks: {
+      queue: new RecordingCallbackQueue(),
+      sender: new ScriptedCallbackSender(),
+      subscriptions: new InMemorySubscriptionStore(),
+      signingSecret: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
+    },
   };
 }

@@ -66,8 +66,8 @@ export function sampleRuntimeValue({ resourceId, path }: RuntimeProperty): strin
       return `InstrumentationKey=${sampleGuid(resourceId)};IngestionEndpoint=https://${name}.in.applicationinsights.azure.com/`;
     case 'Microsoft.CognitiveServices/accounts endpoint':
       return `https://${name}.openai.azure.com/`;
-    case 'Microsoft.KeyVault/vaults/secrets secretUri':
-      return `https://${names[0] ?? ''}.vault.azure.net/secrets/${name}`;
+    case 'Microsoft.KeyVault/vaults vaultUri':
+      return `https://${name}.vault.azure.net/`;
     case 'Microsoft.Web/sites defaultHostName':
       return `${name}.azurewebsites.net`;
     default:

@@ -26,6 +26,8 @@ describe('azure.yaml', () => {
   it('runs hook scripts that exist, for both shells', () => {
     const runs = [...azureYaml.matchAll(/\n\s+run: (.+)/g)].map((match) => match[1] ?? '');
     expect(runs.sort()).toEqual([
+      './infra/hooks/ensure-job-token-secret.ps1',
+      './infra/hooks/ensure-job-token-secret.sh',
       './infra/hooks/postdeploy.ps1',
       './infra/hooks/postdeploy.sh',
       'node infra/hooks/package-app.mjs',
@@ -36,6 +38,20 @@ describe('azure.yaml', () => {
     for (const run of runs) expect(existsSync(join(PROJECT_ROOT, run.replace(/^node /, '')))).toBe(true);
     expect(azureYaml).toMatch(/postdeploy:\n {4}posix:\n {6}shell: sh\n {6}run: \.\/infra\/hooks\/postdeploy\.sh/);
     expect(azureYaml).toMatch(/postdeploy:[\s\S]*windows:\n {6}shell: pwsh\n {6}run: \.\/infra\/hooks\/postdeploy\.ps1/);
+  });
+
+  it('makes the job-token secret after provisioning and before deploy, then the local settings, stopping at a failure', () => {
+    // In `azd up`, azd runs the postprovision hooks after every provisioning step and before the
+    // predeploy hooks and deploy (cli/azd/internal/cmd/up_graph.go in Azure/azure-dev); the hooks of
+    // one event run in the order listed, and the first failure stops the command unless
+    // continueOnError is true (cli/azd/pkg/ext/hooks_runner.go).
+    const postprovision = /\n {2}postprovision:\n([\s\S]*?)\n {2}\S/.exec(azureYaml)?.[1] ?? '';
+    const hooks = postprovision.split(/\n {4}- /).slice(1);
+    expect(hooks.map((hook) => [...hook.matchAll(/(posix|windows):\n {8}shell: (\w+)\n {8}run: (.+)/g)].map((match) => match.slice(1).join(' ')))).toEqual([
+      ['posix sh ./infra/hooks/ensure-job-token-secret.sh', 'windows pwsh ./infra/hooks/ensure-job-token-secret.ps1'],
+      ['posix sh node infra/hooks/write-local-settings.mjs', 'windows pwsh node infra/hooks/write-local-settings.mjs'],
+    ]);
+    expect(postprovision).not.toMatch(/continueOnError: true/);
   });
 
   it('does not claim that azd provisions before it packages (azd up may package first, or alongside)', () => {

@@ -105,20 +105,21 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       { principal: 'event-grid', principalType: 'ServicePrincipal', role: 'Storage Blob Data Contributor', scope: `${images}/blobServices/default/containers/eventgrid-deadletters` },
     ];
     const openAiGrants = appAndDeveloper('Cognitive Services OpenAI User', 'Microsoft.CognitiveServices/accounts/oai-<token>');
-    const secretGrant = app('Key Vault Secrets User', 'Microsoft.KeyVault/vaults/kv-<token>/secrets/azure-openai-api-key');
+    // The app reads its secrets through Key Vault references; the developer creates the job-token secret (postprovision hook).
+    const vaultGrants = [app('Key Vault Secrets User', 'Microsoft.KeyVault/vaults/kv-<token>'), developer('Key Vault Secrets Officer', 'Microsoft.KeyVault/vaults/kv-<token>')];
     const sorted = (grants: RoleGrant[]) => [...grants].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
     it('grants the least the app and the developer need: data roles per container, the host account only to the app', () => {
-      expect(sorted(deployment('managed identity, new Azure OpenAI (the defaults)').roleGrants())).toEqual(sorted([...storageGrants, ...openAiGrants]));
+      expect(sorted(deployment('managed identity, new Azure OpenAI (the defaults)').roleGrants())).toEqual(sorted([...storageGrants, ...openAiGrants, ...vaultGrants]));
     });
 
-    it('lets only the app read the Azure OpenAI key in Key Vault, and only that secret', () => {
-      expect(sorted(deployment('Key Vault key, new Azure OpenAI').roleGrants())).toEqual(sorted([...storageGrants, ...openAiGrants, secretGrant]));
-      expect(sorted(deployment('Key Vault key, existing endpoint').roleGrants())).toEqual(sorted([...storageGrants, secretGrant]));
+    it('lets the app read the vault\'s secrets and the developer write them, in key mode as in every other', () => {
+      expect(sorted(deployment('Key Vault key, new Azure OpenAI').roleGrants())).toEqual(sorted([...storageGrants, ...openAiGrants, ...vaultGrants]));
+      expect(sorted(deployment('Key Vault key, existing endpoint').roleGrants())).toEqual(sorted([...storageGrants, ...vaultGrants]));
     });
 
     it('grants nothing on an existing Azure OpenAI resource, which it does not know', () => {
-      expect(sorted(deployment('managed identity, existing endpoint').roleGrants())).toEqual(sorted(storageGrants));
+      expect(sorted(deployment('managed identity, existing endpoint').roleGrants())).toEqual(sorted([...storageGrants, ...vaultGrants]));
     });
 
     it('gives a pipeline its data roles as the service principal azd signed in with, whatever AZURE_PRINCIPAL_TYPE says', () => {
@@ -152,9 +153,9 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       expect([...HOST_OWNED.keys()].filter((name) => (APP_SETTING_NAMES as readonly string[]).includes(name))).toEqual([]);
     });
 
-    it.each(ALL)('gives the app a configuration its own parser accepts, identity-based (%s)', (name) => {
+    it.each(ALL)('gives the app a configuration its own parser accepts in Azure, identity-based (%s)', (name) => {
       const deployed = deployment(name);
-      const settings = deployed.appSettings();
+      const settings = deployed.runtimeSettings();
       const config = loadConfig(settings);
       const identity = deployed.only('Microsoft.ManagedIdentity/userAssignedIdentities');
       const images = deployed.only('Microsoft.Storage/storageAccounts', 'stimg');
@@ -170,14 +171,15 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       });
       expect(config.usage.table).toBe('usage');
       expect(config.openai.auth.mode).toBe(KEY_MODES.includes(name) ? 'key' : 'managed-identity');
+      expect(config.jobs.tokenSecrets).toHaveLength(1);
     });
 
     it('points the app at the Azure OpenAI account it creates, or at the existing endpoint, with the model deployed', () => {
-      const created = loadConfig(deployment('managed identity, new Azure OpenAI (the defaults)').appSettings());
+      const created = loadConfig(deployment('managed identity, new Azure OpenAI (the defaults)').runtimeSettings());
       expect(created.openai.endpoint).toBe(`https://oai-${deployment('managed identity, new Azure OpenAI (the defaults)').resourceToken}.openai.azure.com`);
       expect([...created.openai.deployments]).toEqual([['gpt-image-2', 'gpt-image-2']]);
 
-      const existing = loadConfig(deployment('managed identity, existing endpoint').appSettings());
+      const existing = loadConfig(deployment('managed identity, existing endpoint').runtimeSettings());
       expect(existing.openai.endpoint).toBe(EXISTING_ENDPOINT);
       expect([...existing.openai.deployments]).toEqual([['gpt-image-1.5', 'images']]);
       expect(existing.openai.defaultModel).toBe('gpt-image-1.5');
@@ -190,10 +192,21 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       const secret = deployed.only('Microsoft.KeyVault/vaults/secrets');
       const [vault, secretName] = secret.name.split('/');
 
-      expect(settings['AZURE_OPENAI_API_KEY']).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault}.vault.azure.net/secrets/${secretName})`);
-      // The platform resolves the reference with the app's identity, which has no system-assigned twin.
-      const site = deployed.only('Microsoft.Web/sites');
-      expect(site.properties?.['keyVaultReferenceIdentity']).toBe(deployed.only('Microsoft.ManagedIdentity/userAssignedIdentities').id);
+      expect(settings['AZURE_OPENAI_API_KEY']).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault}.vault.azure.net/secrets/${secretName}/)`);
+    });
+
+    it.each(ALL)('hands JOB_TOKEN_SECRET over as a reference to the latest version of the job-token secret, which it never writes (%s)', (name) => {
+      const deployed = deployment(name);
+      const vault = deployed.only('Microsoft.KeyVault/vaults');
+      const outputs = deployed.outputs();
+
+      // No version: a rotated secret is picked up without a deployment.
+      expect(deployed.appSettings()['JOB_TOKEN_SECRET']).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault.name}.vault.azure.net/secrets/job-token-secret/)`);
+      // The postprovision hook creates it once; a secret resource here would write a new version on every `azd provision`.
+      expect(deployed.resources('Microsoft.KeyVault/vaults/secrets').map((secret) => secret.name)).not.toContain(`${vault.name}/job-token-secret`);
+      expect(outputs).toMatchObject({ AZURE_KEY_VAULT_NAME: vault.name, JOB_TOKEN_SECRET_NAME: 'job-token-secret' });
+      // The platform resolves references with the app's identity, which has no system-assigned twin.
+      expect(deployed.only('Microsoft.Web/sites').properties?.['keyVaultReferenceIdentity']).toBe(deployed.only('Microsoft.ManagedIdentity/userAssignedIdentities').id);
     });
 
     it('keeps the API key out of the settings in managed identity mode', () => {
@@ -204,7 +217,7 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
 
     it('names the containers and the job queue as the config defaults do, and creates them', () => {
       const deployed = deployment('managed identity, new Azure OpenAI (the defaults)');
-      const config = loadConfig(deployed.appSettings());
+      const config = loadConfig(deployed.runtimeSettings());
       const defaults = loadConfig({ AZURE_OPENAI_ENDPOINT: 'https://x.openai.azure.com', AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-2', ImagesStorage: 'UseDevelopmentStorage=true' });
       const images = deployed.only('Microsoft.Storage/storageAccounts', 'stimg').name;
 
@@ -245,6 +258,25 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
         }
         expect(problems).toEqual([]);
       });
+    });
+  });
+
+  describe('a rotation of the job-token secret', () => {
+    // README, Security: the retired version stays readable as JOB_TOKEN_PREVIOUS_SECRETS for a while.
+    const retired = '@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/job-token-secret/0f1e2d3c4b5a69788796a5b4c3d2e1f0)';
+    let rotating: Deployment;
+    beforeAll(async () => {
+      const environment = azdEnvironment({ JOB_TOKEN_PREVIOUS_SECRETS: retired });
+      rotating = new Deployment(snapshotOrThrow('rotating', await snapshotFor(bicep, template, environment)), environment.principal.id);
+    }, 120_000);
+
+    it('sets JOB_TOKEN_PREVIOUS_SECRETS from the azd environment, so that `azd provision` keeps it instead of wiping it', () => {
+      expect(rotating.appSettings()['JOB_TOKEN_PREVIOUS_SECRETS']).toBe(retired);
+      expect(loadConfig(rotating.runtimeSettings()).jobs.tokenSecrets).toHaveLength(2);
+    });
+
+    it('sets no JOB_TOKEN_PREVIOUS_SECRETS otherwise', () => {
+      for (const name of ALL) expect([name, deployment(name).appSettings()['JOB_TOKEN_PREVIOUS_SECRETS']]).toEqual([name, undefined]);
     });
   });
 
@@ -367,10 +399,9 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       expect(using.map((resource) => resource.type)).toEqual(['Microsoft.KeyVault/vaults/secrets']);
     });
 
-    it('keeps the Key Vault in RBAC mode with soft delete', () => {
-      const vault = deployment('Key Vault key, new Azure OpenAI').only('Microsoft.KeyVault/vaults');
+    it.each(ALL)('keeps the Key Vault in RBAC mode with soft delete (%s)', (name) => {
+      const vault = deployment(name).only('Microsoft.KeyVault/vaults');
       expect(vault.properties).toMatchObject({ enableRbacAuthorization: true, enableSoftDelete: true });
-      expect(deployment('managed identity, new Azure OpenAI (the defaults)').resources('Microsoft.KeyVault/vaults')).toEqual([]);
     });
   });
 });

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { evaluate, sampleRuntimeValue } from './arm-expressions';
 import type { DeploymentSnapshot, PredictedResource } from './bicep-cli';
 
@@ -15,6 +17,7 @@ export const BUILT_IN_ROLES: Readonly<Record<string, string>> = {
   'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   'Cognitive Services OpenAI User': '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd',
   'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
+  'Key Vault Secrets Officer': 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
 };
 
@@ -62,6 +65,17 @@ export class Deployment {
     return settings as Record<string, string>;
   }
 
+  /**
+   * What the app's process sees in Azure: the app settings once the platform has resolved their Key
+   * Vault references (each to a sample secret as long as a generated one), plus WEBSITE_HOSTNAME,
+   * which the platform sets and which tells the app it runs in Azure.
+   */
+  runtimeSettings(): Record<string, string> {
+    const site = this.only('Microsoft.Web/sites');
+    const resolved = Object.entries(this.appSettings()).map(([name, value]) => [name, resolveKeyVaultReference(value)] as const);
+    return { ...Object.fromEntries(resolved), WEBSITE_HOSTNAME: sampleRuntimeValue({ resourceId: site.id, path: ['defaultHostName'] }) };
+  }
+
   /** The outputs azd writes to .azure/<env>/.env (and hands to the hooks), with sample runtime values. */
   outputs(): Record<string, unknown> {
     return evaluate(this.snapshot.outputs) as Record<string, unknown>;
@@ -100,6 +114,14 @@ export class Deployment {
     }
     return names;
   }
+}
+
+const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(SecretUri=(https:\/\/[^)]+)\)$/;
+
+/** The value the platform puts in place of a Key Vault reference: a sample secret of 64 characters, like the one the postprovision hook generates. */
+function resolveKeyVaultReference(value: string): string {
+  const secretUri = KEY_VAULT_REFERENCE.exec(value)?.[1];
+  return secretUri === undefined ? value : createHash('sha256').update(secretUri).digest('hex');
 }
 
 /** Every string in a JSON value (expressions as written), for searching. */

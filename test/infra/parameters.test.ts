@@ -17,6 +17,9 @@ const MODEL_VERSIONS: Readonly<Record<string, string>> = {
   'gpt-image-1': '2025-04-15',
 };
 
+/** What someone might paste into JOB_TOKEN_PREVIOUS_SECRETS instead of a Key Vault reference. */
+const RETIRED_SECRET = 'retired-job-token-secret-0123456789abcdefghij';
+
 const parametersFile = JSON.parse(readFileSync(join(INFRA_DIR, 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> };
 
 /** Bicep's diagnostics (errors, warnings, linter findings), one per line. */
@@ -117,6 +120,7 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       'no instance': { FUNCTIONS_MAX_INSTANCES: '0' },
       'a region without Flex Consumption': { AZURE_LOCATION: 'brazilsoutheast' },
       'key mode, existing endpoint, no key': { AZURE_OPENAI_AUTH: 'key', AZURE_OPENAI_EXISTING_ENDPOINT: 'https://contoso.openai.azure.com' },
+      'a retired job-token secret given as itself': { JOB_TOKEN_PREVIOUS_SECRETS: RETIRED_SECRET },
       'sign-in required': { AZURE_CALLER_AUTH: 'entra', AZURE_AUTH_CLIENT_ID: SIGN_IN_CLIENT_ID },
       'sign-in or keys': { AZURE_CALLER_AUTH: 'key+entra', AZURE_AUTH_CLIENT_ID: SIGN_IN_CLIENT_ID },
       'sign-in without an app registration': { AZURE_CALLER_AUTH: 'entra' },
@@ -177,11 +181,13 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       const settings = (name: string) => predicted(name).find((resource) => resource.type === 'Microsoft.Web/sites/config' && resource.name.endsWith('/appsettings'))?.properties;
       expect(auth('sign-in required')?.properties).toMatchObject({
         platform: { enabled: true },
-        globalValidation: { requireAuthentication: true, unauthenticatedClientAction: 'Return401' },
+        // The app refuses unsigned image calls itself: job links, the Event Grid webhook and health stay reachable.
+        globalValidation: { requireAuthentication: false, unauthenticatedClientAction: 'AllowAnonymous' },
         identityProviders: { azureActiveDirectory: { enabled: true, registration: { clientId: SIGN_IN_CLIENT_ID }, validation: { allowedAudiences: [`api://${SIGN_IN_CLIENT_ID}`, SIGN_IN_CLIENT_ID] } } },
       });
       expect(settings('sign-in required')).toMatchObject({ CALLER_AUTH: 'entra' });
-      expect(auth('sign-in or keys')?.properties).toMatchObject({ globalValidation: { requireAuthentication: false, unauthenticatedClientAction: 'AllowAnonymous' } });
+      expect(auth('sign-in or keys')?.properties).toMatchObject({ identityProviders: { azureActiveDirectory: { enabled: true } } });
+      expect(settings('sign-in or keys')).toMatchObject({ CALLER_AUTH: 'key+entra' });
       expect(auth('one instance at most')).toBeUndefined();
       const refused = result('sign-in without an app registration');
       expect(refused.ok).toBe(false);
@@ -192,6 +198,13 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       const refused = result('key mode, existing endpoint, no key');
       expect(refused.ok).toBe(false);
       expect(refused.run.stderr).toContain('azd env set-secret AZURE_OPENAI_EXISTING_API_KEY');
+    });
+
+    it('refuses a retired job-token secret that is not a Key Vault reference, which the deployment history would keep', () => {
+      const refused = result('a retired job-token secret given as itself');
+      expect(refused.ok).toBe(false);
+      expect(refused.run.stderr).toContain('JOB_TOKEN_PREVIOUS_SECRETS must be a Key Vault reference');
+      expect(refused.run.stderr + refused.run.stdout).not.toContain(RETIRED_SECRET);
     });
   });
 });

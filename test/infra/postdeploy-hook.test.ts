@@ -1,18 +1,9 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { SystemTool } from '../helpers/system-tools';
 import { describeWithTool } from '../helpers/system-tools';
-import type { ArmTemplate } from './bicep-cli';
-import { compileMain, INFRA_DIR } from './bicep-cli';
-
-const HOOK_SH = join(INFRA_DIR, 'hooks', 'postdeploy.sh');
-const HOOK_PS1 = join(INFRA_DIR, 'hooks', 'postdeploy.ps1');
-
-/** azd sets these in every hook's environment besides the Bicep outputs. */
-const AZD_BUILT_INS = ['AZURE_SUBSCRIPTION_ID'];
+import type { FakeAzRun } from './hook-scripts';
+import { describeHookSource, hookTwins, itChecksItsInputsFirst, withFakeAz } from './hook-scripts';
 
 /**
  * A stand-in for the Azure CLI: logs each call and answers from FAKE_AZ_* variables, so the hooks
@@ -88,64 +79,31 @@ const EXPECTED_SUBSCRIPTION = {
   },
 };
 
-interface HookRun {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly calls: string[];
+interface HookRun extends FakeAzRun {
   readonly body: unknown;
 }
 
-/** The two twins azure.yaml runs: posix under /bin/sh (dash on Debian), windows under pwsh. */
-interface Twin {
-  readonly title: string;
-  readonly shell: 'dash' | 'pwsh';
-  readonly args: (tool: SystemTool) => [string, string[]];
-}
-
-const TWINS: Twin[] = [
-  { title: 'postdeploy.sh under dash', shell: 'dash', args: (tool) => [tool.path, [HOOK_SH]] },
-  { title: 'postdeploy.ps1 under pwsh', shell: 'pwsh', args: (tool) => [tool.path, ['-NoLogo', '-NoProfile', '-NonInteractive', '-File', HOOK_PS1]] },
-];
-
-describe.each(TWINS)('$title (Event Grid subscription for the inbox blob trigger)', (twin) => {
+describe.each(hookTwins('postdeploy'))('$title (Event Grid subscription for the inbox blob trigger)', (twin) => {
   describeWithTool(twin.shell, `${twin.title} against a fake az`, (tool) => {
-    let dir: string;
-    beforeEach(() => {
-      dir = mkdtempSync(join(tmpdir(), 'postdeploy-'));
-      writeFileSync(join(dir, 'az'), FAKE_AZ);
-      chmodSync(join(dir, 'az'), 0o755);
-    });
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    const fakeAz = withFakeAz(twin, tool, FAKE_AZ);
 
     function runHook(env: Record<string, string | undefined>): HookRun {
-      const log = join(dir, 'calls.log');
-      const bodyFile = join(dir, 'body.json');
-      writeFileSync(log, '');
-      const merged: Record<string, string> = {
-        PATH: `${dir}:/usr/bin:/bin`,
-        HOME: dir,
-        POWERSHELL_TELEMETRY_OPTOUT: '1',
-        FAKE_AZ_LOG: log,
+      const bodyFile = join(fakeAz.dir(), 'body.json');
+      const run = fakeAz.run({
         FAKE_AZ_BODY: bodyFile,
         FAKE_AZ_KEY: 'k3y+with/slash==',
         POSTDEPLOY_ATTEMPTS: '2',
         POSTDEPLOY_RETRY_SECONDS: '0',
-      };
-      for (const [name, value] of Object.entries({ ...DEPLOYED, ...env })) {
-        if (value === undefined) delete merged[name];
-        else merged[name] = value;
-      }
-      const [command, args] = twin.args(tool);
-      const result = spawnSync(command, args, { env: merged, encoding: 'utf8', timeout: 60_000 });
-      if (result.error) throw result.error;
+        ...DEPLOYED,
+        ...env,
+      });
       let body: unknown;
       try {
         body = JSON.parse(readFileSync(bodyFile, 'utf8'));
       } catch {
         body = undefined;
       }
-      return { status: result.status, stdout: result.stdout, stderr: result.stderr, calls: readFileSync(log, 'utf8').split('\n').filter(Boolean), body };
+      return { ...run, body };
     }
 
     it('subscribes BlobCreated under the inbox container to the blob webhook on the real default hostname', () => {
@@ -214,62 +172,11 @@ describe.each(TWINS)('$title (Event Grid subscription for the inbox blob trigger
       expect(run.stderr).toContain('could not create event subscription');
     });
 
-    it('fails before calling Azure when an azd output is missing, a retry setting is not a number, or az is not logged in', () => {
-      const missing = runHook({ AZURE_FUNCTION_APP_HOSTNAME: undefined });
-      expect(missing.status).not.toBe(0);
-      expect(missing.stderr).toContain('AZURE_FUNCTION_APP_HOSTNAME is not set');
-      expect(missing.calls).toEqual([]);
-
-      const badRetry = runHook({ POSTDEPLOY_RETRY_SECONDS: 'soon' });
-      expect(badRetry.status).not.toBe(0);
-      expect(badRetry.stderr).toContain('must be whole numbers');
-      expect(badRetry.calls).toEqual([]);
-
-      const loggedOut = runHook({ FAKE_AZ_ACCOUNT_RC: '1' });
-      expect(loggedOut.status).not.toBe(0);
-      expect(loggedOut.stderr).toContain('az login');
-    });
+    itChecksItsInputsFirst(runHook, { azdValue: 'AZURE_FUNCTION_APP_HOSTNAME', retrySetting: 'POSTDEPLOY_RETRY_SECONDS' });
   });
 });
 
-describe('postdeploy.sh as source', () => {
-  it('parses as POSIX sh', () => {
-    expect(spawnSync('sh', ['-n', HOOK_SH], { encoding: 'utf8' }).status).toBe(0);
-  });
-
-  describeWithTool('shellcheck', 'postdeploy.sh through shellcheck', (shellcheck) => {
-    it('has no finding at any severity', () => {
-      const result = spawnSync(shellcheck.path, ['--shell=sh', '--severity=style', HOOK_SH], { encoding: 'utf8' });
-      expect(result.stdout).toBe('');
-      expect(result.status).toBe(0);
-    });
-  });
-
-  it('reads the same azd values as its PowerShell twin', () => {
-    expect(shellReads().length).toBeGreaterThan(5);
-    expect(powershellReads()).toEqual(shellReads());
-  });
-
-  describeWithTool('bicep', 'postdeploy.sh and the Bicep outputs', (bicep) => {
-    let template: ArmTemplate;
-    beforeAll(async () => {
-      ({ template } = await compileMain(bicep));
-    }, 120_000);
-
-    it('reads only Bicep outputs and azd built-ins', () => {
-      expect(shellReads().filter((name) => !(name in template.outputs) && !AZD_BUILT_INS.includes(name))).toEqual([]);
-    });
-  });
-});
-
-/** The azd environment values postdeploy.sh requires. */
-function shellReads(): string[] {
-  return /for name in ([\s\S]*?); do/.exec(readFileSync(HOOK_SH, 'utf8'))?.[1]?.split(/[\s\\]+/).filter(Boolean) ?? [];
-}
-
-function powershellReads(): string[] {
-  return [...(/\$names = @\(([\s\S]*?)\)/.exec(readFileSync(HOOK_PS1, 'utf8'))?.[1] ?? '').matchAll(/'([A-Z_]+)'/g)].map((match) => match[1] ?? '');
-}
+describeHookSource('postdeploy');
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
