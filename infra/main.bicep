@@ -132,6 +132,7 @@ var storageNames = {
   jobs: 'jobs'
   jobsQueue: 'image-jobs'
   callbacksQueue: 'image-callbacks'
+  usageQueue: 'usage-retry'
   usageTable: 'usage'
   deadLetters: 'eventgrid-deadletters'
   deploymentPackage: 'app-package'
@@ -247,7 +248,7 @@ module imagesStorage 'modules/storage.bicep' = {
     location: location
     tags: tags
     containerNames: concat(appContainers, [storageNames.deadLetters])
-    queueNames: [storageNames.jobsQueue, storageNames.callbacksQueue]
+    queueNames: [storageNames.jobsQueue, storageNames.callbacksQueue, storageNames.usageQueue]
     tableNames: [storageNames.usageTable]
     principals: appAndDeveloper
     accountRoleDefinitionIds: [
@@ -350,6 +351,7 @@ var baseAppSettings = {
   JOBS_CONTAINER: storageNames.jobs
   JOBS_QUEUE: storageNames.jobsQueue
   CALLBACKS_QUEUE: storageNames.callbacksQueue
+  USAGE_QUEUE: storageNames.usageQueue
   AZURE_OPENAI_ENDPOINT: resolvedOpenAiEndpoint
   AZURE_OPENAI_DEPLOYMENTS: '${openAiModelName}=${deploymentName}'
   AZURE_OPENAI_DEFAULT_MODEL: openAiModelName

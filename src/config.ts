@@ -36,7 +36,8 @@ export interface AppConfig {
     /** `images` holds results of API calls, `inbox` is watched by the blob trigger, `outputs` gets its results, `jobs` holds job records and inputs. */
     readonly containers: { readonly images: string; readonly inbox: string; readonly outputs: string; readonly jobs: string };
     /** `jobs` feeds the job worker; `callbacks` holds the deliveries of callbacks, each with its own retry schedule. */
-    readonly queues: { readonly jobs: string; readonly callbacks: string };
+    /** `usage` takes the usage records the usage table refused, to be written again later. */
+    readonly queues: { readonly jobs: string; readonly callbacks: string; readonly usage: string };
     readonly sasLifetimeInMs: number;
   };
   readonly limits: {
@@ -185,6 +186,7 @@ export const APP_SETTING_NAMES = [
   'ADMIN_ROLE',
   'DEFAULT_CALLER',
   'CALLBACKS_QUEUE',
+  'USAGE_QUEUE',
   'CALLBACK_ALLOWED_HOSTS',
   'CALLBACK_SIGNING_SECRET',
   'CALLBACK_ALLOW_LOOPBACK',
@@ -252,6 +254,7 @@ const environmentSchema = z.object({
   // Queue names follow the container rule.
   JOBS_QUEUE: containerName('JOBS_QUEUE', 'image-jobs'),
   CALLBACKS_QUEUE: containerName('CALLBACKS_QUEUE', 'image-callbacks'),
+  USAGE_QUEUE: containerName('USAGE_QUEUE', 'usage-retry'),
   MAX_JSON_BODY_BYTES: integer('MAX_JSON_BODY_BYTES', 1024, 200 * MIB, MIB),
   MAX_EDIT_IMAGE_BYTES: integer('MAX_EDIT_IMAGE_BYTES', 1024, 200 * MIB, 50 * MIB),
   MAX_EDIT_MASK_BYTES: integer('MAX_EDIT_MASK_BYTES', 1024, 200 * MIB, 4 * MIB),
@@ -405,7 +408,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
         outputs: settings.OUTPUTS_CONTAINER,
         jobs: settings.JOBS_CONTAINER,
       },
-      queues: { jobs: settings.JOBS_QUEUE, callbacks: settings.CALLBACKS_QUEUE },
+      queues: { jobs: settings.JOBS_QUEUE, callbacks: settings.CALLBACKS_QUEUE, usage: settings.USAGE_QUEUE },
       sasLifetimeInMs: settings.IMAGES_SAS_TTL_MINUTES * 60_000,
     },
     limits: {

@@ -18,6 +18,7 @@ import { invocationLog } from './adapters/invocation-log';
 import { LogTelemetry } from './adapters/log-telemetry';
 import { StorageCallbackQueue } from './adapters/storage-callback-queue';
 import { StorageJobQueue } from './adapters/storage-job-queue';
+import { StorageUsageRetryQueue } from './adapters/storage-usage-retry-queue';
 import { TableDocumentStore, TableUsageStore } from './adapters/table-usage-store';
 import type { AppConfig } from './config';
 import { OPENAI_SCOPE } from './config';
@@ -101,6 +102,7 @@ export function createServices(config: AppConfig): Services {
   const usageStore = new TableUsageStore(usageTable);
   const metering = createMetering({
     usageStore,
+    retryQueue: new StorageUsageRetryQueue(queueServiceClient.getQueueClient(config.storage.queues.usage)),
     budgets: {
       rules: config.usage.budgets,
       counters: new TableDocumentStore(usageTable, usageStore),

@@ -38,7 +38,7 @@ describe('loadConfig', () => {
     expect(config.storage).toEqual({
       connection: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' },
       containers: { images: 'images', inbox: 'inbox', outputs: 'outputs', jobs: 'jobs' },
-      queues: { jobs: 'image-jobs', callbacks: 'image-callbacks' },
+      queues: { jobs: 'image-jobs', callbacks: 'image-callbacks', usage: 'usage-retry' },
       sasLifetimeInMs: 24 * 60 * 60_000,
     });
     expect(config.limits).toEqual({

@@ -31,6 +31,7 @@ import { AzureOpenAIImagesClient } from '../../src/adapters/azure-openai-images-
 import { BlobImageStore } from '../../src/adapters/blob-image-store';
 import { SharedKeySasSigner } from '../../src/adapters/blob-sas';
 import { StorageJobQueue } from '../../src/adapters/storage-job-queue';
+import { StorageUsageRetryQueue } from '../../src/adapters/storage-usage-retry-queue';
 import { TableDocumentStore, TableUsageStore } from '../../src/adapters/table-usage-store';
 import { defaultCaller } from '../../src/domain/callers';
 import { AppError, UpstreamThrottledError } from '../../src/domain/errors';
@@ -187,8 +188,11 @@ async function runToday(args: ThroughputArgs): Promise<RunSummary> {
   // Metered like the app's own jobs (a usage row per call), so that the runs differ only in retries.
   const usageTable = TableClient.fromConnectionString(args.storage.connectionString, 'benchusage', { allowInsecureConnection: true });
   const usageStore = new TableUsageStore(usageTable);
+  const usageRetryQueue = QueueServiceClient.fromConnectionString(args.storage.connectionString).getQueueClient('bench-usage-retry');
+  await usageRetryQueue.createIfNotExists();
   const metering = createMetering({
     usageStore,
+    retryQueue: new StorageUsageRetryQueue(usageRetryQueue),
     budgets: { rules: [], counters: new TableDocumentStore(usageTable, usageStore), now: () => clock.now(), reservationTtlInMs: 600_000, currency: 'USD' },
     prices: DEFAULT_PRICE_TABLE,
     telemetry: { trackImageRequest: () => undefined },

@@ -8,7 +8,7 @@ import { MODEL_RULES } from './image-models';
 import type { Clock, IdGenerator } from './ports';
 import type { CallEstimate, PriceTable, TokenUsage } from './pricing';
 import { costOf, estimateCost, NO_TOKENS } from './pricing';
-import type { UsageRecord, UsageStore } from './usage';
+import type { UsageRecord, UsageRetryQueue, UsageStore } from './usage';
 import { tokensFromUsage, utcDay } from './usage';
 
 /**
@@ -84,6 +84,8 @@ export interface MeteringLog {
 
 export interface MeteringDependencies {
   readonly usageStore: UsageStore;
+  /** Takes what the usage store refused, for the usage-retry worker to write later. */
+  readonly retryQueue: UsageRetryQueue;
   /** The budgets; what a new counter starts from is read from the usage store. */
   readonly budgets: Omit<BudgetDependencies, 'spentSince'>;
   readonly prices: PriceTable;
@@ -170,10 +172,14 @@ export function createMetering(dependencies: MeteringDependencies): Metering {
   async function recordUsage(record: UsageRecord): Promise<void> {
     try {
       await dependencies.usageStore.recordUsage(record);
+      return;
     } catch (error: unknown) {
-      // Never lost silently: the whole record goes to the log, where it can be found and written again
-      // (writing it twice is harmless: the store keys it by request and call).
-      log.error(`${UNRECORDED_USAGE_MARKER} ${JSON.stringify(record)} (${describe(error)})`);
+      log.warn(`The usage of request ${record.requestId} goes to the retry queue: ${describe(error)}`);
+    }
+    try {
+      await dependencies.retryQueue.enqueue(record);
+    } catch (error: unknown) {
+      logUnrecordedUsage(record, error, log);
     }
   }
 
@@ -203,6 +209,14 @@ export function createMetering(dependencies: MeteringDependencies): Metering {
       budget: facts.budget,
     };
   }
+}
+
+/**
+ * Never lost silently: a record no store took goes to the log whole, where it can be found and written
+ * again (writing it twice is harmless: the store keys it by request and call).
+ */
+export function logUnrecordedUsage(record: UsageRecord, error: unknown, log: MeteringLog): void {
+  log.error(`${UNRECORDED_USAGE_MARKER} ${JSON.stringify(record)} (${describe(error)})`);
 }
 
 /** A subject's spend from `from` to `now`, summed from the usage records of those days. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import type { CallerSource } from './callers';
 import type { ImageModel } from './image-models';
+import { IMAGE_MODELS } from './image-models';
 import type { TokenUsage } from './pricing';
 import { NO_TOKENS } from './pricing';
 
@@ -42,6 +43,33 @@ export interface UsageRange {
   readonly fromDay: string;
   readonly toDay: string;
 }
+
+/** Where a record goes when the usage store refuses it, to be written again later (a Storage Queue in Azure). */
+export interface UsageRetryQueue {
+  enqueue(record: UsageRecord): Promise<void>;
+}
+
+const tokenCount = z.number().int().nonnegative();
+
+/** A usage record as it travels through the retry queue: checked again, since anything may sit in a queue. */
+export const usageRecordSchema = z.strictObject({
+  day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  requestId: z.string().min(1),
+  callId: z.string().min(1),
+  at: z.string(),
+  caller: z.string(),
+  callerSource: z.enum(['principal', 'user', 'inbox', 'default']),
+  operation: z.enum(['generate', 'edit']),
+  model: z.enum(IMAGE_MODELS),
+  size: z.string(),
+  quality: z.string(),
+  images: tokenCount,
+  outcome: z.string(),
+  tokens: z.strictObject({ textInput: tokenCount, imageInput: tokenCount, imageOutput: tokenCount, textOutput: tokenCount }),
+  cost: z.number().nonnegative(),
+  currency: z.string(),
+  pricesAsOf: z.string(),
+});
 
 /** The usage store (Table Storage in Azure, Azurite locally). */
 export interface UsageStore {

@@ -37,14 +37,25 @@ describe('metering', () => {
     expect(events).toEqual([expect.objectContaining({ outcome: 'StorageError', cost: 0.008719, upstreamLatencyInMs: 1234, throttled: false })]);
   });
 
-  it('lets requests through when the budget counters cannot be reached, and says so', async () => {
-    const { metering, usageStore, events, logs } = makeTestMetering({ clock, budgets: [{ caller: '*', scope: 'each', daily: { images: 1 } }] });
+  it('lets requests through when the usage table cannot be reached, and queues their usage to be written later', async () => {
+    const { metering, usageStore, retryQueue, events, logs } = makeTestMetering({ clock, budgets: [{ caller: '*', scope: 'each', daily: { images: 1 } }] });
     usageStore.failure = new StorageError('The table service is down.');
 
     await (await metering.start(request('ana', 'r1'))).finish({ billed });
 
     expect(events).toEqual([expect.objectContaining({ budget: 'unchecked', outcome: 'succeeded' })]);
+    expect(retryQueue.sent).toEqual([expect.objectContaining({ requestId: 'r1', caller: 'user:ana', cost: 0.008719 })]);
+    expect(logs.map((line) => line.level)).toEqual(['warn', 'warn']);
+  });
+
+  it('puts the whole record in the log when the retry queue refuses it too', async () => {
+    const { metering, usageStore, retryQueue, logs } = makeTestMetering({ clock });
+    usageStore.failure = new StorageError('The table service is down.');
+    retryQueue.failure = new StorageError('The queue service is down.');
+
+    await (await metering.start(request('ana', 'r1'))).finish({ billed });
+
     expect(logs.map((line) => line.level)).toEqual(['warn', 'error']);
-    expect(logs[1]?.message).toMatch(/^UsageNotRecorded \{"day":"2026-11-25","requestId":"r1",/);
+    expect(logs[1]?.message).toMatch(/^UsageNotRecorded \{"day":"2026-11-25","requestId":"r1",.*\} \(StorageError: The queue service is down\.\)$/);
   });
 });

@@ -1,5 +1,7 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { RunningEmulator } from '../../emulator/server';
@@ -286,29 +288,96 @@ describe('usage, cost and budgets with function keys (CALLER_AUTH=key)', () => {
   });
 });
 
-describe('usage when the usage table cannot be reached', () => {
+describe('usage when the usage table cannot be reached for a while', () => {
   let stack: AppStack | undefined;
   let host: TestFunctionsHost;
+  let proxy: TableProxy | undefined;
 
   beforeAll(async () => {
-    // Blobs and queues as usual; the table endpoint is a port nothing listens on.
-    const unreachableTables = testStorageConnectionString().replace(/TableEndpoint=[^;]+/, 'TableEndpoint=http://127.0.0.1:9/devstoreaccount1');
-    stack = await startAppStack({ settings: { ImagesStorage: unreachableTables, BUDGETS: '[{"caller": "*", "daily": {"images": 100}}]' } });
+    // Blobs and queues as usual; tables through a proxy to Azurite's that refuses connections until told.
+    const connectionString = testStorageConnectionString();
+    proxy = await startTableProxy(new URL(/TableEndpoint=([^;]+)/.exec(connectionString)?.[1] ?? ''));
+    stack = await startAppStack({
+      settings: {
+        ImagesStorage: connectionString.replace(/TableEndpoint=[^;]+/, `TableEndpoint=http://127.0.0.1:${proxy.port}/devstoreaccount1`),
+        USAGE_TABLE: uniqueTable(),
+        USAGE_QUEUE: uniqueContainerName('usage-retry-q'),
+        JOBS_QUEUE: uniqueContainerName('usage-down-jobs-q'),
+        BUDGETS: '[{"caller": "*", "daily": {"images": 100}}]',
+      },
+      host: { runQueueTriggers: true, queueTriggerSettings: { visibilityTimeoutInSeconds: 1 } },
+    });
     ({ host } = stack);
   });
 
-  afterAll(() => stack?.close());
+  afterAll(async () => {
+    await stack?.close();
+    await proxy?.close();
+  });
 
-  it('still answers, and puts the whole usage record in the log for reconciliation', async () => {
+  it('still answers, and writes the usage once the table is back, once', async () => {
+    proxy?.refuse(true);
     const response = await generate(host, { prompt: 'the table is down', user: 'erin' });
 
     expect(response.status).toBe(200);
     const { id } = (await response.json()) as ImagesBody;
-    const unrecorded = host.logs.find((line) => line.includes('UsageNotRecorded {'));
-    expect(JSON.parse(unrecorded?.slice(unrecorded.indexOf('{'), unrecorded.lastIndexOf('}') + 1) ?? '{}')).toMatchObject({ requestId: id, caller: 'user:erin', images: 1 });
     expect(host.logs.find((line) => line.includes('ImageRequest {'))).toContain('"budget":"unchecked"');
+    expect(host.logs.some((line) => line.includes(`The usage of request ${id} goes to the retry queue`))).toBe(true);
+
+    proxy?.refuse(false);
+    const deadline = Date.now() + 60_000;
+    let erin = await report(host, '&caller=user:erin&groupBy=caller');
+    while (erin.totals['calls'] === 0 && Date.now() < deadline) {
+      await sleep(250);
+      erin = await report(host, '&caller=user:erin&groupBy=caller');
+    }
+    expect(erin.totals).toMatchObject({ calls: 1, images: 1 });
+    expect(host.logs.some((line) => line.includes(`Usage of request ${id} written on retry`))).toBe(true);
+    expect(host.logs.some((line) => line.includes('UsageNotRecorded'))).toBe(false);
   }, 90_000);
 });
+
+interface TableProxy {
+  readonly port: number;
+  /** While true, every connection is dropped at once, as by a table service that is down. */
+  refuse(refusing: boolean): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy to Azurite's table service on a free loopback port, that can play a table service that is down. */
+async function startTableProxy(target: URL): Promise<TableProxy> {
+  let refusing = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.once('close', () => sockets.delete(client));
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(upstream);
+    upstream.once('close', () => sockets.delete(upstream));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    refuse(value) {
+      refusing = value;
+      // Kept-alive connections would otherwise carry on past the outage.
+      if (value) for (const socket of sockets) socket.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 describe('callers signed in through App Service Authentication (CALLER_AUTH=key+entra)', () => {
   let stack: AppStack | undefined;

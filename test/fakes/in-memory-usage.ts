@@ -3,7 +3,7 @@ import type { ImageRequestEvent, Metering, MeteringLog } from '../../src/domain/
 import { createMetering } from '../../src/domain/metering';
 import type { Clock } from '../../src/domain/ports';
 import { DEFAULT_PRICE_TABLE } from '../../src/domain/pricing';
-import type { UsageRange, UsageRecord, UsageStore } from '../../src/domain/usage';
+import type { UsageRange, UsageRecord, UsageRetryQueue, UsageStore } from '../../src/domain/usage';
 import { InMemoryDocumentStore } from './in-memory-documents';
 
 /** The usage store's contract (one row per day, request and call; day ranges) in memory. */
@@ -29,9 +29,22 @@ export class InMemoryUsageStore implements UsageStore {
   }
 }
 
+/** The retry queue as a list; set `failure` to make it refuse too. */
+export class RecordingUsageRetryQueue implements UsageRetryQueue {
+  readonly sent: UsageRecord[] = [];
+  failure: Error | undefined;
+
+  enqueue(record: UsageRecord): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.sent.push(record);
+    return Promise.resolve();
+  }
+}
+
 export interface TestMetering {
   readonly metering: Metering;
   readonly usageStore: InMemoryUsageStore;
+  readonly retryQueue: RecordingUsageRetryQueue;
   readonly counters: InMemoryDocumentStore;
   readonly events: ImageRequestEvent[];
   readonly logs: { level: 'warn' | 'error'; message: string }[];
@@ -48,8 +61,10 @@ export function makeTestMetering(options: { readonly clock: Clock; readonly budg
     error: (message) => logs.push({ level: 'error', message }),
   };
   let next = 0;
+  const retryQueue = new RecordingUsageRetryQueue();
   const metering = createMetering({
     usageStore,
+    retryQueue,
     budgets: { rules: options.budgets ?? [], counters, now: () => options.clock.now(), reservationTtlInMs: 600_000, currency: 'USD' },
     prices: DEFAULT_PRICE_TABLE,
     telemetry: { trackImageRequest: (event) => events.push(event) },
@@ -57,5 +72,5 @@ export function makeTestMetering(options: { readonly clock: Clock; readonly budg
     ids: { newId: () => `call-${++next}` },
     log,
   });
-  return { metering, usageStore, counters, events, logs };
+  return { metering, usageStore, retryQueue, counters, events, logs };
 }
