@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const IMPORT_SUBJECTS = ['ours-entry', 'ours-full', 'ours-bundle', 'baseline'] as const;
+export const IMPORT_SUBJECTS = ['ours-entry', 'ours-full', 'ours-bundle', 'baseline', 'ours-full-otel'] as const;
 export type ImportSubject = (typeof IMPORT_SUBJECTS)[number];
 
 /**
@@ -33,6 +33,9 @@ export function importModules(subject: ImportSubject, benchDir: string): string[
       return [join(benchDir, '..', 'bundle', 'functions.js')];
     case 'baseline':
       return ['openai', '@azure/storage-blob'];
+    case 'ours-full-otel':
+      // Telemetry as OpenTelemetry metrics instead of a log line: what that library route adds.
+      return [...importModules('ours-full', benchDir), join(benchDir, 'otel-metrics.js')];
   }
 }
 

@@ -169,6 +169,12 @@ export function buildReport(results: readonly WorkerResult[], loads: readonly Co
       rows.push(row('cold import, the same bundled: RSS (MiB)', { ours: importMib('ours-bundle'), baseline: importMib('baseline') }, 1));
     }
   }
+  if (imports('ours-full-otel').length > 0) {
+    // Our telemetry is a log line; the baseline here is the same app sending OpenTelemetry metrics.
+    const note = 'baseline = ours + @azure/monitor-opentelemetry-exporter and @opentelemetry/sdk-metrics set up';
+    rows.push(row('cold import, telemetry as log line vs OpenTelemetry (ms)', { ours: importMs('ours-full'), baseline: importMs('ours-full-otel') }, 0, note));
+    rows.push(row('cold import, telemetry as log line vs OpenTelemetry: RSS (MiB)', { ours: importMib('ours-full'), baseline: importMib('ours-full-otel') }, 1));
+  }
 
   const targets: TargetCheck[] = [];
   // Issue 14's targets, meant against the null blob endpoint (BENCH_BLOB=null, the default).

@@ -15,7 +15,7 @@ import { callerPath, connectToStack } from './stack';
 
 const USAGE = `usage: npm run -s imagegen -- <command>
 
-  env                                  export lines for APP, KEY and AZURE_STORAGE_CONNECTION_STRING:
+  env                                  export lines for APP, KEY, MASTER_KEY and AZURE_STORAGE_CONNECTION_STRING:
                                          eval "$(npm run -s imagegen -- env)"
   put <file> --prompt <text> [--name <inbox name>] [--quality low] [--size 1024x1024] [--model m] [--n 2]
       [--output_format jpeg] [--background transparent] [--input_fidelity high] [--no-wait] [--timeout 120]
@@ -39,7 +39,12 @@ async function run(argv: readonly string[]): Promise<number> {
     case 'env': {
       args(rest, {}, 0);
       const { stack } = connectToStack();
-      const exports = { APP: stack.appUrl, KEY: stack.functionKey, ...(stack.storageConnectionString ? { AZURE_STORAGE_CONNECTION_STRING: stack.storageConnectionString } : {}) };
+      const exports = {
+        APP: stack.appUrl,
+        KEY: stack.functionKey,
+        ...(stack.masterKey ? { MASTER_KEY: stack.masterKey } : {}),
+        ...(stack.storageConnectionString ? { AZURE_STORAGE_CONNECTION_STRING: stack.storageConnectionString } : {}),
+      };
       for (const [name, value] of Object.entries(exports)) print(`export ${name}=${shellQuote(value)}`);
       return 0;
     }

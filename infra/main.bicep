@@ -107,6 +107,19 @@ param instanceMemoryMB int = 2048
 @description('JOB_TOKEN_PREVIOUS_SECRETS while the job-token secret is being rotated: a Key Vault reference to the retired version (README, Security). Empty: none.')
 param retiredJobTokenReference string = ''
 
+@allowed(['key', 'key+entra', 'entra'])
+@description('Who may call the image routes (CALLER_AUTH): function keys; keys plus Entra ID sign-in through App Service Authentication; sign-in only.')
+param callerAuth string = 'key'
+
+@description('Client id of the app registration callers sign in to (docs/deploy.md, "Sign in for callers"); required unless callerAuth is key.')
+param authClientId string = ''
+
+@description('JSON list of spending limits per caller (BUDGETS, see the README); empty: none.')
+param budgets string = ''
+
+@description('JSON overrides of the price table (PRICE_TABLE, see the README); empty: the public list prices.')
+param priceTable string = ''
+
 var tags = { 'azd-env-name': environmentName }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var roles = loadJsonContent('roles.json')
@@ -118,6 +131,9 @@ var storageNames = {
   outputs: 'outputs'
   jobs: 'jobs'
   jobsQueue: 'image-jobs'
+  callbacksQueue: 'image-callbacks'
+  usageQueue: 'usage-retry'
+  usageTable: 'usage'
   deadLetters: 'eventgrid-deadletters'
   deploymentPackage: 'app-package'
 }
@@ -146,6 +162,9 @@ var keyMode = openAiAuth == 'key'
 var deploymentName = empty(openAiDeploymentName) ? openAiModelName : openAiDeploymentName
 var modelVersion = empty(openAiModelVersion) ? modelVersions[openAiModelName] : openAiModelVersion
 var hasPrincipal = !empty(principalId)
+// Sign-in headers are trusted only where App Service Authentication sets them: no registration, no trust.
+var signInMessage = 'AZURE_CALLER_AUTH is ${callerAuth}, which needs the app registration callers sign in to: create it (docs/deploy.md, "Sign in for callers"), run `azd env set AZURE_AUTH_CLIENT_ID <client id>`, then `azd provision` again.'
+var signInClientId = callerAuth != 'key' && empty(authClientId) ? fail(signInMessage) : authClientId
 
 // Names known before the deployment, passed to the modules instead of their outputs so that
 // what-if (azd provision --preview) can predict the resources named after them.
@@ -219,7 +238,8 @@ module hostStorage 'modules/storage.bicep' = {
 }
 
 // The app's images: blob data access only on the four containers it uses, the delegator role at
-// account scope (user-delegation SAS keys can only be asked of the account), and the job queue.
+// account scope (user-delegation SAS keys can only be asked of the account), the job queue, and the
+// usage table (usage records and budget counters; the account holds no other table).
 module imagesStorage 'modules/storage.bicep' = {
   name: 'images-storage'
   scope: rg
@@ -228,11 +248,13 @@ module imagesStorage 'modules/storage.bicep' = {
     location: location
     tags: tags
     containerNames: concat(appContainers, [storageNames.deadLetters])
-    queueNames: [storageNames.jobsQueue]
+    queueNames: [storageNames.jobsQueue, storageNames.callbacksQueue, storageNames.usageQueue]
+    tableNames: [storageNames.usageTable]
     principals: appAndDeveloper
     accountRoleDefinitionIds: [
       roles['Storage Blob Delegator']
       roles['Storage Queue Data Contributor']
+      roles['Storage Table Data Contributor']
     ]
     roleContainers: appContainers
     containerRoleDefinitionIds: [roles['Storage Blob Data Contributor']]
@@ -320,6 +342,7 @@ var baseAppSettings = {
   AZURE_CLIENT_ID: identity.outputs.clientId
   ImagesStorage__blobServiceUri: imagesStorage.outputs.blobEndpoint
   ImagesStorage__queueServiceUri: imagesStorage.outputs.queueEndpoint
+  ImagesStorage__tableServiceUri: imagesStorage.outputs.tableEndpoint
   ImagesStorage__credential: 'managedidentity'
   ImagesStorage__clientId: identity.outputs.clientId
   IMAGES_CONTAINER: storageNames.images
@@ -327,11 +350,17 @@ var baseAppSettings = {
   OUTPUTS_CONTAINER: storageNames.outputs
   JOBS_CONTAINER: storageNames.jobs
   JOBS_QUEUE: storageNames.jobsQueue
+  CALLBACKS_QUEUE: storageNames.callbacksQueue
+  USAGE_QUEUE: storageNames.usageQueue
   AZURE_OPENAI_ENDPOINT: resolvedOpenAiEndpoint
   AZURE_OPENAI_DEPLOYMENTS: '${openAiModelName}=${deploymentName}'
   AZURE_OPENAI_DEFAULT_MODEL: openAiModelName
   AZURE_OPENAI_AUTH: openAiAuth
   JOB_TOKEN_SECRET: keyVaultReference(keyVault.outputs.vaultUri, secretNames.jobToken)
+  USAGE_TABLE: storageNames.usageTable
+  CALLER_AUTH: callerAuth
+  BUDGETS: budgets
+  PRICE_TABLE: priceTable
 }
 var keyModeAppSettings = keyMode ? { AZURE_OPENAI_API_KEY: keyVaultReference(keyVault.outputs.vaultUri, secretNames.openAiApiKey) } : {}
 var rotationAppSettings = empty(retiredJobTokenSetting) ? {} : { JOB_TOKEN_PREVIOUS_SECRETS: retiredJobTokenSetting }
@@ -349,6 +378,8 @@ module functionApp 'modules/function-app.bicep' = {
     appSettings: union(baseAppSettings, keyModeAppSettings, rotationAppSettings)
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    callerAuth: callerAuth
+    authClientId: signInClientId
   }
 }
 
@@ -365,6 +396,7 @@ output AZURE_STORAGE_ACCOUNT_NAME string = imagesStorage.outputs.name
 output AZURE_STORAGE_ACCOUNT_ID string = imagesStorage.outputs.id
 output AZURE_STORAGE_BLOB_ENDPOINT string = imagesStorage.outputs.blobEndpoint
 output AZURE_STORAGE_QUEUE_ENDPOINT string = imagesStorage.outputs.queueEndpoint
+output AZURE_STORAGE_TABLE_ENDPOINT string = imagesStorage.outputs.tableEndpoint
 output IMAGES_CONTAINER string = storageNames.images
 output INBOX_CONTAINER string = storageNames.inbox
 output OUTPUTS_CONTAINER string = storageNames.outputs
@@ -379,5 +411,7 @@ output AZURE_OPENAI_ENDPOINT string = resolvedOpenAiEndpoint
 output AZURE_OPENAI_DEPLOYMENTS string = '${openAiModelName}=${deploymentName}'
 output AZURE_OPENAI_DEFAULT_MODEL string = openAiModelName
 output AZURE_OPENAI_AUTH string = openAiAuth
+output USAGE_TABLE string = storageNames.usageTable
+output AZURE_CALLER_AUTH string = callerAuth
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output JOB_TOKEN_SECRET_NAME string = secretNames.jobToken

@@ -29,8 +29,10 @@ export interface StartFunctionsHostOptions {
   readonly host?: string;
   /** Default 0: a free port. */
   readonly port?: number;
-  /** The key `function`/`admin` routes require (header `x-functions-key` or query `code`); default: a random one. */
+  /** The key `function` routes require (header `x-functions-key` or query `code`); default: a random one. */
   readonly functionKey?: string;
+  /** The host's master key: the only key `admin` routes take, and taken by `function` routes too; default: a random one. */
+  readonly masterKey?: string;
   /** Default `api`, like host.json's `extensions.http.routePrefix`. */
   readonly routePrefix?: string;
   /** Bigger request bodies get 413; default 100 MiB. */
@@ -51,6 +53,7 @@ export interface RunningFunctionsHost {
   readonly url: string;
   readonly port: number;
   readonly functionKey: string;
+  readonly masterKey: string;
   readonly functions: readonly HttpFunction[];
   /** Stops accepting requests, drops open connections and runs the appTerminate hooks. */
   close(): Promise<void>;
@@ -77,7 +80,9 @@ interface ResponseLike {
 export async function startFunctionsHost(options: StartFunctionsHostOptions): Promise<RunningFunctionsHost> {
   const log = redactingSink(options.log ?? consoleSink);
   const functionKey = options.functionKey ?? randomBytes(24).toString('base64url');
+  const masterKey = options.masterKey ?? randomBytes(24).toString('base64url');
   const expectedKeyDigest = digest(functionKey);
+  const masterKeyDigest = digest(masterKey);
   const maxBodyBytes = options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES;
   const prefix = (options.routePrefix ?? 'api').replace(/^\/+|\/+$/g, '');
   const functions = httpFunctions(options.registrations);
@@ -92,8 +97,11 @@ export async function startFunctionsHost(options: StartFunctionsHostOptions): Pr
     else if (hook.hookName !== 'appTerminate') log(`[host] warning: ${hook.hookName} hooks are not run by the local host.`);
   }
 
+  const isMasterKey = (candidate: string | undefined): boolean =>
+    candidate !== undefined && candidate !== '' && timingSafeEqual(digest(candidate), masterKeyDigest);
+  // As the real host: the master key is an admin key and opens every route.
   const keyMatches = (candidate: string | undefined): boolean =>
-    candidate !== undefined && candidate !== '' && timingSafeEqual(digest(candidate), expectedKeyDigest);
+    candidate !== undefined && candidate !== '' && (timingSafeEqual(digest(candidate), expectedKeyDigest) || isMasterKey(candidate));
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -154,7 +162,8 @@ export async function startFunctionsHost(options: StartFunctionsHostOptions): Pr
     }
     const { fn } = match.route;
 
-    if (fn.authLevel !== 'anonymous' && !keyMatches(headerValue(req, 'x-functions-key') ?? url.searchParams.get('code') ?? undefined)) {
+    const key = headerValue(req, 'x-functions-key') ?? url.searchParams.get('code') ?? undefined;
+    if (fn.authLevel !== 'anonymous' && !(fn.authLevel === 'admin' ? isMasterKey(key) : keyMatches(key))) {
       // The real host answers a missing or wrong key with an empty 401.
       res.statusCode = 401;
       res.end();
@@ -221,6 +230,7 @@ export async function startFunctionsHost(options: StartFunctionsHostOptions): Pr
     url: `http://${urlHost}:${port}`,
     port,
     functionKey,
+    masterKey,
     functions,
     close() {
       closing ??= (async () => {

@@ -199,6 +199,7 @@ async function run(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- requiring the app's files is how the host loads it
   const app = loadFunctionApp(projectRoot, (file) => require(file));
   const functionKey = isSet(settings, 'LOCAL_FUNCTION_KEY') ? (settings['LOCAL_FUNCTION_KEY'] ?? '') : randomBytes(24).toString('base64url');
+  const masterKey = isSet(settings, 'LOCAL_MASTER_KEY') ? (settings['LOCAL_MASTER_KEY'] ?? '') : randomBytes(24).toString('base64url');
 
   const blobTriggers = await startBlobTriggers({ registrations: app.functions, settings: process.env, log: consoleSink });
   started.push({ name: 'the blob triggers', stop: () => blobTriggers.close() });
@@ -207,6 +208,7 @@ async function run(): Promise<void> {
     hooks: app.hooks,
     port,
     functionKey,
+    masterKey,
     functionAppDirectory: projectRoot,
     log: consoleSink,
     blobWebhook: (name, eventType, body) => blobTriggers.handleWebhook(name, eventType, body),
@@ -231,13 +233,15 @@ async function run(): Promise<void> {
     startedAt: new Date().toISOString(),
     appUrl,
     functionKey,
+    masterKey,
     ...(storageConnectionString === undefined ? {} : { storageConnectionString }),
     containers: config.storage.containers,
   });
   started.push({ name: 'running-stack.json', stop: () => Promise.resolve(removeRunningStack(hostEnv.stateDir, process.pid)) });
   for (const fn of host.functions) {
     const methods = fn.methods.length > 0 ? fn.methods.join(',') : 'any';
-    console.log(`  ${fn.name}: [${methods}] ${base}/${fn.route}${fn.authLevel === 'anonymous' ? '' : ' (function key)'}`);
+    const key = fn.authLevel === 'admin' ? ' (master key)' : fn.authLevel === 'anonymous' ? '' : ' (function key)';
+    console.log(`  ${fn.name}: [${methods}] ${base}/${fn.route}${key}`);
   }
   for (const { functionName, queueName } of queueRunner.queues) console.log(`  ${functionName}: [queue] ${queueName}`);
   for (const { functionName, container } of blobTriggers.functions) {
@@ -246,7 +250,7 @@ async function run(): Promise<void> {
   const notRun = app.functions.length - host.functions.length - queueRunner.queues.length - blobTriggers.functions.length;
   if (notRun > 0) log(`${notRun} function(s) with other triggers are loaded but not run by the local host yet.`);
   if (storageConnectionString !== undefined) console.log(`  storage: ${storageConnectionString}`);
-  console.log(`In another terminal, \`eval "$(npm run -s imagegen -- env)"\` sets APP, KEY and AZURE_STORAGE_CONNECTION_STRING for the README's examples.`);
+  console.log(`In another terminal, \`eval "$(npm run -s imagegen -- env)"\` sets APP, KEY, MASTER_KEY and AZURE_STORAGE_CONNECTION_STRING for the README's examples.`);
   console.log(
     `curl -sS -X POST "${base}/images/generations" -H "x-functions-key: ${functionKey}" -H "content-type: application/json" -d '{"prompt":"a watercolor fox","size":"1024x1024"}'`,
   );

@@ -16,6 +16,8 @@ const runningStackSchema = z.object({
   /** `http://localhost:7071`: the functions are under `${appUrl}/api`. */
   appUrl: z.string(),
   functionKey: z.string(),
+  /** For admin routes (GET /api/usage); absent in files written before it was kept. */
+  masterKey: z.string().optional(),
   /** The local Azurite's; absent when the app uses a real storage account. */
   storageConnectionString: z.string().optional(),
   containers: z.object({ images: z.string(), inbox: z.string(), outputs: z.string(), jobs: z.string() }),
@@ -27,7 +29,7 @@ export function writeRunningStack(stateDir: string, stack: RunningStack): string
   mkdirSync(stateDir, { recursive: true });
   const path = join(stateDir, RUNNING_STACK_FILE);
   // Written whole and renamed into place, so a reader never sees half a file; only the owner may
-  // read it, since it holds the function key.
+  // read it, since it holds the keys.
   const temporary = `${path}.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(stack, null, 2)}\n`, { mode: 0o600 });
   renameSync(temporary, path);

@@ -36,6 +36,7 @@ export function bindingSettings(config: AppConfig, settings: Readonly<Record<str
   const defaults: AppSettings = {
     JOBS_QUEUE: config.storage.queues.jobs,
     CALLBACKS_QUEUE: config.storage.queues.callbacks,
+    USAGE_QUEUE: config.storage.queues.usage,
     INBOX_CONTAINER: config.storage.containers.inbox,
   };
   return Object.fromEntries(Object.entries(defaults).filter(([name]) => (settings[name] ?? '').trim() === ''));

@@ -1,9 +1,13 @@
 import { z } from 'zod';
 
+import type { BudgetRule } from './domain/budgets';
+import { budgetRulesSchema } from './domain/budgets';
 import type { BackendProfile } from './domain/backend-router';
 import { ConfigurationError } from './domain/errors';
 import type { ImageModel } from './domain/image-models';
 import { IMAGE_MODELS, isImageModel } from './domain/image-models';
+import type { ModelPrices, PriceTable } from './domain/pricing';
+import { DEFAULT_PRICE_TABLE } from './domain/pricing';
 
 /**
  * The app's whole configuration, read from app settings (environment variables) once and checked in
@@ -28,11 +32,12 @@ export interface AppConfig {
   readonly storage: {
     readonly connection:
       | { readonly kind: 'connection-string'; readonly connectionString: string }
-      | { readonly kind: 'identity'; readonly blobServiceUri: string; readonly queueServiceUri: string };
+      | { readonly kind: 'identity'; readonly blobServiceUri: string; readonly queueServiceUri: string; readonly tableServiceUri: string };
     /** `images` holds results of API calls, `inbox` is watched by the blob trigger, `outputs` gets its results, `jobs` holds job records and inputs. */
     readonly containers: { readonly images: string; readonly inbox: string; readonly outputs: string; readonly jobs: string };
     /** `jobs` feeds the job worker; `callbacks` holds the deliveries of callbacks, each with its own retry schedule. */
-    readonly queues: { readonly jobs: string; readonly callbacks: string };
+    /** `usage` takes the usage records the usage table refused, to be written again later. */
+    readonly queues: { readonly jobs: string; readonly callbacks: string; readonly usage: string };
     readonly sasLifetimeInMs: number;
   };
   readonly limits: {
@@ -68,9 +73,31 @@ export interface AppConfig {
   readonly publicBaseUrl: string | undefined;
   /** Inbox folder name → the edit applied to every image dropped under it. */
   readonly inboxPresets: ReadonlyMap<string, InboxPreset>;
+  readonly callers: {
+    /**
+     * `key`: function keys only, and sign-in headers are refused (nothing vouches for them);
+     * `key+entra`: function keys, and App Service Authentication adds who signed in, when someone did;
+     * `entra`: sign-in required (App Service Authentication), no function key.
+     */
+    readonly auth: CallerAuth;
+    /** The app role (Entra ID) that makes a signed-in principal an admin: GET /api/usage. */
+    readonly adminRole: string;
+    /** Who a request is charged to when nothing else tells. */
+    readonly defaultCaller: string;
+  };
+  readonly usage: {
+    /** The Table Storage table of usage records and budget counters. */
+    readonly table: string;
+    readonly prices: PriceTable;
+    readonly budgets: readonly BudgetRule[];
+    /** `log`: one line per request in the Functions log, which the host sends to Application Insights; `off`. */
+    readonly telemetry: 'log' | 'off';
+  };
   /** Outbound callbacks to URLs callers chose (the HTTP Webhook pattern, the inbox trigger). */
   readonly callbacks: CallbackSettings;
 }
+
+export type CallerAuth = 'key' | 'key+entra' | 'entra';
 
 export type OpenAIAuth = { readonly mode: 'managed-identity' } | { readonly mode: 'key'; readonly apiKey: string };
 
@@ -150,12 +177,23 @@ export const APP_SETTING_NAMES = [
   'JOB_TOKEN_SECRET',
   'JOB_TOKEN_PREVIOUS_SECRETS',
   'PUBLIC_BASE_URL',
+  'ImagesStorage__tableServiceUri',
+  'USAGE_TABLE',
+  'PRICE_TABLE',
+  'BUDGETS',
+  'TELEMETRY',
+  'CALLER_AUTH',
+  'ADMIN_ROLE',
+  'DEFAULT_CALLER',
   'CALLBACKS_QUEUE',
+  'USAGE_QUEUE',
   'CALLBACK_ALLOWED_HOSTS',
   'CALLBACK_SIGNING_SECRET',
   'CALLBACK_ALLOW_LOOPBACK',
   // Set by the platform (and by `func start` to localhost:<port>), never by us.
   'WEBSITE_HOSTNAME',
+  // Set by the platform to True when App Service Authentication is on for the app.
+  'WEBSITE_AUTH_ENABLED',
 ] as const;
 
 const MIB = 1024 * 1024;
@@ -216,6 +254,7 @@ const environmentSchema = z.object({
   // Queue names follow the container rule.
   JOBS_QUEUE: containerName('JOBS_QUEUE', 'image-jobs'),
   CALLBACKS_QUEUE: containerName('CALLBACKS_QUEUE', 'image-callbacks'),
+  USAGE_QUEUE: containerName('USAGE_QUEUE', 'usage-retry'),
   MAX_JSON_BODY_BYTES: integer('MAX_JSON_BODY_BYTES', 1024, 200 * MIB, MIB),
   MAX_EDIT_IMAGE_BYTES: integer('MAX_EDIT_IMAGE_BYTES', 1024, 200 * MIB, 50 * MIB),
   MAX_EDIT_MASK_BYTES: integer('MAX_EDIT_MASK_BYTES', 1024, 200 * MIB, 4 * MIB),
@@ -232,6 +271,26 @@ const environmentSchema = z.object({
   JOB_TOKEN_PREVIOUS_SECRETS: optionalText,
   PUBLIC_BASE_URL: optionalText,
   WEBSITE_HOSTNAME: optionalText,
+  USAGE_TABLE: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'USAGE_TABLE must be a valid table name (3-63 letters and digits, starting with a letter)')
+      .optional()
+      .transform((value) => value ?? 'usage'),
+  ),
+  TELEMETRY: optionalText.pipe(
+    z.enum(['log', 'off'], { message: "TELEMETRY must be 'log' or 'off'" }).optional().transform((value) => value ?? 'log'),
+  ),
+  CALLER_AUTH: optionalText.pipe(
+    z
+      .enum(['key', 'key+entra', 'entra'], { message: "CALLER_AUTH must be 'key', 'key+entra' or 'entra'" })
+      .optional()
+      .transform((value) => value ?? 'key'),
+  ),
+  ADMIN_ROLE: optionalText.transform((value) => value ?? 'ImageGen.Admin'),
+  DEFAULT_CALLER: optionalText.pipe(
+    z.string().max(256, 'DEFAULT_CALLER may be at most 256 characters').optional().transform((value) => value ?? 'unattributed'),
+  ),
   CALLBACK_ALLOW_LOOPBACK: optionalText.pipe(
     z
       .enum(['true', 'false'], { message: "CALLBACK_ALLOW_LOOPBACK must be 'true' or 'false'" })
@@ -293,6 +352,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
     problems.push('ImagesStorage__queueServiceUri must be a URL such as https://myaccount.queue.core.windows.net.');
   }
 
+  const tableServiceUri = parseTableServiceUri(text('ImagesStorage__tableServiceUri'), connectionString ? undefined : blobServiceUri, problems);
+  const callerAuth = text('CALLER_AUTH');
+  if ((callerAuth === 'entra' || callerAuth === 'key+entra') && runsInAzure(text('WEBSITE_HOSTNAME')) && text('WEBSITE_AUTH_ENABLED')?.toLowerCase() !== 'true') {
+    problems.push(
+      `CALLER_AUTH is ${callerAuth}, but App Service Authentication is off (WEBSITE_AUTH_ENABLED is not True): the sign-in headers it would vouch for could be forged. Turn it on (see README "Callers") or set CALLER_AUTH to key.`,
+    );
+  }
+  const prices = parsePriceTable(text('PRICE_TABLE'), problems);
+  const budgets = parseBudgets(text('BUDGETS'), problems);
   const inboxPresets = parsePresets(text('INBOX_PRESETS'), problems);
   const publicBaseUrl = parsePublicBaseUrl(text('PUBLIC_BASE_URL'), text('WEBSITE_HOSTNAME'), problems);
   const tokenSecrets = parseTokenSecrets(text('JOB_TOKEN_SECRET'), text('JOB_TOKEN_PREVIOUS_SECRETS'), runsInAzure(text('WEBSITE_HOSTNAME')), problems);
@@ -332,6 +400,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
             kind: 'identity' as const,
             blobServiceUri: (blobServiceUri ?? '').replace(/\/+$/, ''),
             queueServiceUri: (queueServiceUri ?? '').replace(/\/+$/, ''),
+            tableServiceUri: tableServiceUri ?? '',
           },
       containers: {
         images: settings.IMAGES_CONTAINER,
@@ -339,7 +408,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
         outputs: settings.OUTPUTS_CONTAINER,
         jobs: settings.JOBS_CONTAINER,
       },
-      queues: { jobs: settings.JOBS_QUEUE, callbacks: settings.CALLBACKS_QUEUE },
+      queues: { jobs: settings.JOBS_QUEUE, callbacks: settings.CALLBACKS_QUEUE, usage: settings.USAGE_QUEUE },
       sasLifetimeInMs: settings.IMAGES_SAS_TTL_MINUTES * 60_000,
     },
     limits: {
@@ -358,8 +427,92 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
     },
     publicBaseUrl,
     inboxPresets,
+    callers: { auth: settings.CALLER_AUTH, adminRole: settings.ADMIN_ROLE, defaultCaller: settings.DEFAULT_CALLER },
+    usage: { table: settings.USAGE_TABLE, prices, budgets, telemetry: settings.TELEMETRY },
     callbacks: { allowedHosts, signingSecret, allowLoopback: settings.CALLBACK_ALLOW_LOOPBACK },
   });
+}
+
+/**
+ * The host checks keys before the app runs, so the auth level is fixed when a function is registered:
+ * `entra` leaves key checks off (App Service Authentication admits callers, and the app requires a
+ * principal); otherwise image routes take a function key and admin routes the master key. Read from
+ * the environment at registration; a wrong value is reported by loadConfig like any other.
+ */
+export function routeAuthLevel(route: 'caller' | 'admin', env: Readonly<Record<string, string | undefined>> = process.env): 'anonymous' | 'function' | 'admin' {
+  if (env['CALLER_AUTH']?.trim() === 'entra') return 'anonymous';
+  return route === 'admin' ? 'admin' : 'function';
+}
+
+/** The table endpoint for managed identity: as set, or the blob endpoint's account with `.table.` (the standard host names). */
+function parseTableServiceUri(configured: string | undefined, blobServiceUri: string | undefined, problems: string[]): string | undefined {
+  if (configured !== undefined) {
+    if (!URL.canParse(configured)) problems.push('ImagesStorage__tableServiceUri must be a URL such as https://myaccount.table.core.windows.net.');
+    return configured.replace(/\/+$/, '');
+  }
+  if (blobServiceUri === undefined || !URL.canParse(blobServiceUri)) return undefined;
+  const url = new URL(blobServiceUri);
+  if (!/^[^.]+\.blob\./.test(url.hostname)) {
+    problems.push('ImagesStorage__tableServiceUri is required when the blob endpoint is not a standard *.blob.* host name (the usage table lives in the same account).');
+    return undefined;
+  }
+  url.hostname = url.hostname.replace('.blob.', '.table.');
+  return url.origin;
+}
+
+const priceSchema = z.number({ error: 'prices must be numbers' }).nonnegative('prices must not be negative');
+const priceTableSchema = z.strictObject({
+  asOf: z.string({ error: 'asOf is required: the day the prices were read (YYYY-MM-DD)' }).regex(/^\d{4}-\d{2}-\d{2}$/, 'asOf must be a day, YYYY-MM-DD'),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'currency must be a three-letter code such as USD').optional(),
+  models: z.partialRecord(
+    z.enum(IMAGE_MODELS, { error: `models are named ${IMAGE_MODELS.join(', ')}` }),
+    z.strictObject({
+      textInput: priceSchema.optional(),
+      imageInput: priceSchema.optional(),
+      imageOutput: priceSchema.optional(),
+      textOutput: priceSchema.optional(),
+      perImage: z.record(z.string(), priceSchema).optional(),
+    }),
+  ),
+});
+
+/** PRICE_TABLE overrides the default prices per model and field (per million tokens), with its own date. */
+function parsePriceTable(value: string | undefined, problems: string[]): PriceTable {
+  if (!value) return DEFAULT_PRICE_TABLE;
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    problems.push('PRICE_TABLE must be JSON such as {"asOf": "2026-12-01", "models": {"gpt-image-1.5": {"imageOutput": 32}}}.');
+    return DEFAULT_PRICE_TABLE;
+  }
+  const parsed = priceTableSchema.safeParse(json);
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.map((issue) => `PRICE_TABLE${issue.path.map((key) => `.${String(key)}`).join('')}: ${issue.message}`));
+    return DEFAULT_PRICE_TABLE;
+  }
+  const models = { ...DEFAULT_PRICE_TABLE.models };
+  for (const [model, prices] of Object.entries(parsed.data.models) as [ImageModel, Partial<ModelPrices>][]) {
+    models[model] = { ...models[model], ...Object.fromEntries(Object.entries(prices).filter(([, price]) => price !== undefined)) };
+  }
+  return { asOf: parsed.data.asOf, currency: parsed.data.currency ?? DEFAULT_PRICE_TABLE.currency, models };
+}
+
+function parseBudgets(value: string | undefined, problems: string[]): BudgetRule[] {
+  if (!value) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    problems.push('BUDGETS must be JSON such as [{"caller": "user:*", "daily": {"images": 50}, "monthly": {"cost": 20}}].');
+    return [];
+  }
+  const parsed = budgetRulesSchema.safeParse(json);
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.map((issue) => `BUDGETS${issue.path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('')}: ${issue.message}`));
+    return [];
+  }
+  return parsed.data;
 }
 
 /** Azure sets WEBSITE_HOSTNAME to the app's host name; `func start` sets it to localhost:<port>. */

@@ -1,3 +1,4 @@
+import { TableClient } from '@azure/data-tables';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
@@ -13,14 +14,19 @@ import { BlobInputImageStore } from './adapters/blob-input-image-store';
 import type { BlobSasSigner } from './adapters/blob-sas';
 import { SharedKeySasSigner, UserDelegationSasSigner } from './adapters/blob-sas';
 import { BlobSubscriptionStore } from './adapters/blob-subscription-store';
+import { invocationLog } from './adapters/invocation-log';
+import { LogTelemetry } from './adapters/log-telemetry';
 import { StorageCallbackQueue } from './adapters/storage-callback-queue';
 import { StorageJobQueue } from './adapters/storage-job-queue';
+import { StorageUsageRetryQueue } from './adapters/storage-usage-retry-queue';
+import { TableDocumentStore, TableUsageStore } from './adapters/table-usage-store';
 import type { AppConfig } from './config';
 import { OPENAI_SCOPE } from './config';
 import { BackendRouter } from './domain/backend-router';
 import { ConfigurationError } from './domain/errors';
+import { createMetering } from './domain/metering';
 import { RoutedImageModelClient } from './domain/routed-image-model';
-import type { Clock } from './domain/ports';
+import type { Clock, IdGenerator } from './domain/ports';
 import type { Services } from './services';
 
 /** Builds the real clients from the configuration; loaded lazily by `getServices`. */
@@ -64,9 +70,14 @@ export function createServices(config: AppConfig): Services {
   let serviceClient: BlobServiceClient;
   let queueServiceClient: QueueServiceClient;
   let sasSigner: BlobSasSigner;
+  let usageTable: TableClient;
   if (connection.kind === 'connection-string') {
     serviceClient = BlobServiceClient.fromConnectionString(connection.connectionString);
     queueServiceClient = QueueServiceClient.fromConnectionString(connection.connectionString);
+    // Azurite serves tables over plain http; the tables client refuses that unless told.
+    usageTable = TableClient.fromConnectionString(connection.connectionString, config.usage.table, {
+      allowInsecureConnection: /TableEndpoint=http:|DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true/i.test(connection.connectionString),
+    });
     if (!(serviceClient.credential instanceof StorageSharedKeyCredential)) {
       throw new ConfigurationError([
         'ImagesStorage must carry an AccountKey to sign links; in Azure use ImagesStorage__blobServiceUri with the managed identity instead.',
@@ -76,6 +87,7 @@ export function createServices(config: AppConfig): Services {
   } else {
     serviceClient = new BlobServiceClient(connection.blobServiceUri, getCredential());
     queueServiceClient = new QueueServiceClient(connection.queueServiceUri, getCredential());
+    usageTable = new TableClient(connection.tableServiceUri, config.usage.table, getCredential());
     sasSigner = new UserDelegationSasSigner(serviceClient, clock);
   }
   const container = serviceClient.getContainerClient(config.storage.containers.images);
@@ -86,6 +98,26 @@ export function createServices(config: AppConfig): Services {
   const imageStoreFor = (target: typeof container) =>
     new BlobImageStore({ container: target, sasSigner, sasLifetimeInMs: config.storage.sasLifetimeInMs, clock });
 
+  const ids: IdGenerator = { newId: () => randomUUID() };
+  const usageStore = new TableUsageStore(usageTable);
+  const metering = createMetering({
+    usageStore,
+    retryQueue: new StorageUsageRetryQueue(queueServiceClient.getQueueClient(config.storage.queues.usage)),
+    budgets: {
+      rules: config.usage.budgets,
+      counters: new TableDocumentStore(usageTable, usageStore),
+      now: () => clock.now(),
+      // A reservation outlives the longest upstream call (every retry) before it stops counting.
+      reservationTtlInMs: config.openai.timeoutInMs * (config.openai.maxRetries + 1) + 60_000,
+      currency: config.usage.prices.currency,
+    },
+    prices: config.usage.prices,
+    telemetry: config.usage.telemetry === 'log' ? new LogTelemetry(invocationLog.info) : { trackImageRequest: () => undefined },
+    clock,
+    ids,
+    log: invocationLog,
+  });
+
   return {
     config,
     imageModel,
@@ -95,7 +127,9 @@ export function createServices(config: AppConfig): Services {
     inbox: new BlobInboxStore(inbox),
     inputImages: new BlobInputImageStore({ images: container, inbox, jobs }),
     clock,
-    ids: { newId: () => randomUUID() },
+    ids,
+    metering,
+    usageStore,
     documents,
     jobQueue: new StorageJobQueue(queueServiceClient.getQueueClient(config.storage.queues.jobs)),
     checkStorage: async () => {

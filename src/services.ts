@@ -1,7 +1,9 @@
 import type { AppConfig } from './config';
 import { loadConfig } from './config';
 import type { CallbackQueue, CallbackSender, SubscriptionStore } from './domain/callbacks';
+import type { Metering } from './domain/metering';
 import type { Clock, DocumentStore, IdGenerator, ImageModelClient, ImageStore, InboxStore, InputImageStore, JobQueue, UpstreamCapacity } from './domain/ports';
+import type { UsageStore } from './domain/usage';
 
 /** Everything the handlers need, built once per process from the validated configuration. */
 export interface Services {
@@ -23,6 +25,10 @@ export interface Services {
   readonly jobQueue: JobQueue;
   /** Resolves when the images container answers; rejects with the reason otherwise. */
   readonly checkStorage: () => Promise<void>;
+  /** Budgets before each upstream call; usage, cost and telemetry after it. */
+  readonly metering: Metering;
+  /** What the usage report reads. */
+  readonly usageStore: UsageStore;
   /** The configured job-token secrets, or one made for this process when none is configured (never in Azure). */
   readonly jobTokenSecrets: readonly [string, ...string[]];
   /** Outbound callbacks: their delivery queue, the guarded sender, the inbox trigger's subscriptions. */

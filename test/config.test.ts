@@ -38,7 +38,7 @@ describe('loadConfig', () => {
     expect(config.storage).toEqual({
       connection: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' },
       containers: { images: 'images', inbox: 'inbox', outputs: 'outputs', jobs: 'jobs' },
-      queues: { jobs: 'image-jobs', callbacks: 'image-callbacks' },
+      queues: { jobs: 'image-jobs', callbacks: 'image-callbacks', usage: 'usage-retry' },
       sasLifetimeInMs: 24 * 60 * 60_000,
     });
     expect(config.limits).toEqual({
@@ -99,6 +99,8 @@ describe('loadConfig', () => {
       kind: 'identity',
       blobServiceUri: 'https://acct.blob.core.windows.net',
       queueServiceUri: 'https://acct.queue.core.windows.net',
+      // The usage table is in the same account; its endpoint follows from the blob endpoint's name.
+      tableServiceUri: 'https://acct.table.core.windows.net',
     });
     expect(config.storage.sasLifetimeInMs).toBe(3_600_000);
   });
@@ -173,6 +175,43 @@ describe('loadConfig', () => {
     it('may be left out locally, under `func start` or anywhere else', () => {
       expect(loadConfig({ ...valid, WEBSITE_HOSTNAME: 'localhost:7071' }).jobs.tokenSecrets).toEqual([]);
       expect(loadConfig(valid).jobs.tokenSecrets).toEqual([]);
+    });
+  });
+
+  describe('usage, prices, budgets and callers', () => {
+    const inAzure = { ...valid, WEBSITE_HOSTNAME: 'app.azurewebsites.net', JOB_TOKEN_SECRET: SECRET };
+
+    it('overrides the dated price table by model and field, keeping the other defaults', () => {
+      const { prices } = loadConfig({ ...valid, PRICE_TABLE: '{"asOf": "2026-12-01", "currency": "EUR", "models": {"gpt-image-1.5": {"imageOutput": 28}}}' }).usage;
+      expect(prices.asOf).toBe('2026-12-01');
+      expect(prices.currency).toBe('EUR');
+      expect(prices.models['gpt-image-1.5']).toEqual({ textInput: 5, imageInput: 8, imageOutput: 28, textOutput: 10 });
+      expect(prices.models['gpt-image-2'].imageOutput).toBe(30);
+    });
+
+    it('refuses a broken price table or budget list, naming the setting and the field', () => {
+      expect(problemsOf({ ...valid, PRICE_TABLE: '{not json' })).toEqual([expect.stringMatching(/^PRICE_TABLE must be JSON/)]);
+      expect(problemsOf({ ...valid, PRICE_TABLE: '{"asOf": "soon", "models": {"gpt-image-9": {}}}' })).toEqual([
+        expect.stringMatching(/^PRICE_TABLE\.asOf: /),
+        expect.stringMatching(/^PRICE_TABLE\.models/),
+      ]);
+      expect(problemsOf({ ...valid, BUDGETS: '[{"caller": "user:*", "daily": {"images": -1}}]' })).toEqual(['BUDGETS[0].daily.images: images must not be negative']);
+      expect(problemsOf({ ...valid, BUDGETS: '[{"caller": "user:*"}]' })).toEqual(['BUDGETS[0]: each budget needs daily or monthly limits']);
+      expect(problemsOf({ ...valid, BUDGETS: 'fifty a day' })).toEqual([expect.stringMatching(/^BUDGETS must be JSON/)]);
+    });
+
+    it('reads budgets, each caller its own unless shared', () => {
+      expect(loadConfig({ ...valid, BUDGETS: '[{"caller": "user:*", "daily": {"images": 5}}, {"caller": "inbox:*", "shared": true, "monthly": {"cost": 20}}]' }).usage.budgets).toEqual([
+        { caller: 'user:*', scope: 'each', daily: { images: 5 }, monthly: undefined },
+        { caller: 'inbox:*', scope: 'shared', daily: undefined, monthly: { cost: 20 } },
+      ]);
+    });
+
+    it('trusts sign-in headers in Azure only when App Service Authentication is on', () => {
+      expect(problemsOf({ ...inAzure, CALLER_AUTH: 'entra' })).toEqual([expect.stringMatching(/^CALLER_AUTH is entra, but App Service Authentication is off/)]);
+      expect(loadConfig({ ...inAzure, CALLER_AUTH: 'key+entra', WEBSITE_AUTH_ENABLED: 'True' }).callers).toEqual({ auth: 'key+entra', adminRole: 'ImageGen.Admin', defaultCaller: 'unattributed' });
+      expect(loadConfig(inAzure).callers.auth).toBe('key');
+      expect(problemsOf({ ...valid, CALLER_AUTH: 'password' })).toEqual(["CALLER_AUTH must be 'key', 'key+entra' or 'entra'"]);
     });
   });
 

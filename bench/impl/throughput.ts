@@ -11,6 +11,7 @@
  *
  * Upstream figures come from the emulator's own records, so all three are counted the same way.
  */
+import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { randomUUID } from 'node:crypto';
@@ -30,8 +31,13 @@ import { AzureOpenAIImagesClient } from '../../src/adapters/azure-openai-images-
 import { BlobImageStore } from '../../src/adapters/blob-image-store';
 import { SharedKeySasSigner } from '../../src/adapters/blob-sas';
 import { StorageJobQueue } from '../../src/adapters/storage-job-queue';
+import { StorageUsageRetryQueue } from '../../src/adapters/storage-usage-retry-queue';
+import { TableDocumentStore, TableUsageStore } from '../../src/adapters/table-usage-store';
+import { defaultCaller } from '../../src/domain/callers';
 import { AppError, UpstreamThrottledError } from '../../src/domain/errors';
 import { generateImages } from '../../src/domain/generate-images';
+import { createMetering } from '../../src/domain/metering';
+import { DEFAULT_PRICE_TABLE } from '../../src/domain/pricing';
 import type { ThroughputArgs, ThroughputResult } from '../protocol';
 
 const PROJECT_ROOT = resolve(__dirname, '..', '..', '..');
@@ -178,6 +184,22 @@ async function runToday(args: ThroughputArgs): Promise<RunSummary> {
   const credential = service.credential;
   if (!(credential instanceof StorageSharedKeyCredential)) throw new Error('The bench storage needs an account key.');
   const clock = { now: () => new Date() };
+  const ids = { newId: () => randomUUID() };
+  // Metered like the app's own jobs (a usage row per call), so that the runs differ only in retries.
+  const usageTable = TableClient.fromConnectionString(args.storage.connectionString, 'benchusage', { allowInsecureConnection: true });
+  const usageStore = new TableUsageStore(usageTable);
+  const usageRetryQueue = QueueServiceClient.fromConnectionString(args.storage.connectionString).getQueueClient('bench-usage-retry');
+  await usageRetryQueue.createIfNotExists();
+  const metering = createMetering({
+    usageStore,
+    retryQueue: new StorageUsageRetryQueue(usageRetryQueue),
+    budgets: { rules: [], counters: new TableDocumentStore(usageTable, usageStore), now: () => clock.now(), reservationTtlInMs: 600_000, currency: 'USD' },
+    prices: DEFAULT_PRICE_TABLE,
+    telemetry: { trackImageRequest: () => undefined },
+    clock,
+    ids,
+    log: console,
+  });
   const dependencies = {
     imageModel: new AzureOpenAIImagesClient({
       endpoint: args.emulatorUrl,
@@ -194,8 +216,9 @@ async function runToday(args: ThroughputArgs): Promise<RunSummary> {
       clock,
     }),
     clock,
-    ids: { newId: () => randomUUID() },
+    ids,
     deploymentFor: () => deployment,
+    metering,
   };
   const queueClient = QueueServiceClient.fromConnectionString(args.storage.connectionString).getQueueClient(args.storage.queue);
   const queue = new StorageJobQueue(queueClient);
@@ -206,7 +229,11 @@ async function runToday(args: ThroughputArgs): Promise<RunSummary> {
     handler: async (message: unknown) => {
       const { jobId } = jobMessage.parse(message);
       try {
-        await generateImages({ prompt: args.prompt, model: MODEL, options: { size: '1024x1024', quality: 'low' }, includeBase64: false }, dependencies, { requestId: jobId });
+        await generateImages(
+          { prompt: args.prompt, model: MODEL, options: { size: '1024x1024', quality: 'low' }, caller: defaultCaller('bench'), includeBase64: false },
+          dependencies,
+          { requestId: jobId },
+        );
         outcomes.set(jobId, 'succeeded');
       } catch (error: unknown) {
         if (error instanceof UpstreamThrottledError) {

@@ -25,6 +25,8 @@ const projectRoot = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import
 const fromEnvironment = {
   ImagesStorage__blobServiceUri: 'AZURE_STORAGE_BLOB_ENDPOINT',
   ImagesStorage__queueServiceUri: 'AZURE_STORAGE_QUEUE_ENDPOINT',
+  ImagesStorage__tableServiceUri: 'AZURE_STORAGE_TABLE_ENDPOINT',
+  USAGE_TABLE: 'USAGE_TABLE',
   IMAGES_CONTAINER: 'IMAGES_CONTAINER',
   INBOX_CONTAINER: 'INBOX_CONTAINER',
   OUTPUTS_CONTAINER: 'OUTPUTS_CONTAINER',

@@ -26,6 +26,13 @@ param maximumInstanceCount int = 100
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+@allowed(['key', 'key+entra', 'entra'])
+@description('key: no App Service Authentication; key+entra: callers may sign in; entra: they must (the app refuses them otherwise).')
+param callerAuth string = 'key'
+
+@description('Client id of the app registration callers sign in to; used unless callerAuth is key.')
+param authClientId string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -86,6 +93,38 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
   properties: appSettings
+}
+
+// App Service Authentication (Easy Auth) for callers: it checks Entra ID tokens for the app
+// registration, refuses invalid ones, and sets the X-MS-CLIENT-PRINCIPAL* headers (stripping any a
+// caller sent), which the app then trusts (CALLER_AUTH). Requests without a token still reach the
+// app in both modes: job links (which Power Automate follows without headers), the Event Grid
+// webhook and the health probe must, and with entra the app itself refuses the rest unsigned.
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (callerAuth != 'key') {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: ['api://${authClientId}', authClientId]
+        }
+      }
+    }
+    login: {
+      tokenStore: { enabled: false }
+    }
+  }
 }
 
 // azd deploys with Entra tokens; nothing needs publishing passwords.

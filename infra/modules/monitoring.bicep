@@ -36,6 +36,47 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// The app writes one `ImageRequest {json}` line per request to its invocation's log (TELEMETRY=log,
+// src/adapters/log-telemetry.ts); the host sends it to AppTraces. Traces are sampled (host.json),
+// so counts and sums weigh each line by ItemCount; the usage table is the exact record.
+var imageRequests = 'AppTraces\n| where Message startswith "ImageRequest "\n| extend r = parse_json(substring(Message, 13))\n'
+var savedQueries = [
+  {
+    name: 'imagegen-spend-by-caller-per-day'
+    displayName: 'Image spend by caller per day'
+    query: '${imageRequests}| summarize cost = sum(todouble(r.cost) * ItemCount), images = sum(toint(r.images) * ItemCount), requests = sum(ItemCount) by caller = tostring(r.caller), day = bin(TimeGenerated, 1d)\n| order by day desc, cost desc'
+  }
+  {
+    name: 'imagegen-429-rate'
+    displayName: 'Image requests answered 429 (upstream throttling, budgets) per hour'
+    query: '${imageRequests}| summarize requests = sum(ItemCount), throttled = sumif(ItemCount, tobool(r.throttled)), overBudget = sumif(ItemCount, tostring(r.outcome) == "BudgetExceeded") by bin(TimeGenerated, 1h)\n| extend percent429 = round(100.0 * (throttled + overBudget) / requests, 2)\n| render timechart'
+  }
+  {
+    // Usage records the usage table did not take (it was unreachable), whole, to be written again.
+    name: 'imagegen-unrecorded-usage'
+    displayName: 'Image usage records not written to the usage table'
+    query: 'AppTraces\n| where Message startswith "UsageNotRecorded "\n| extend record = parse_json(extract("^UsageNotRecorded ({.*}) \\\\(", 1, Message))\n| project TimeGenerated, requestId = tostring(record.requestId), caller = tostring(record.caller), cost = todouble(record.cost), record'
+  }
+  {
+    name: 'imagegen-upstream-latency-p95'
+    displayName: 'Image upstream latency p50/p95 by model per hour'
+    query: '${imageRequests}| where isnotnull(r.upstreamLatencyInMs)\n| summarize p50 = percentile(todouble(r.upstreamLatencyInMs), 50), p95 = percentile(todouble(r.upstreamLatencyInMs), 95) by model = tostring(r.model), bin(TimeGenerated, 1h)\n| render timechart'
+  }
+]
+
+resource queries 'Microsoft.OperationalInsights/workspaces/savedSearches@2020-08-01' = [
+  for saved in savedQueries: {
+    parent: logAnalytics
+    name: saved.name
+    properties: {
+      category: 'imagegen'
+      displayName: saved.displayName
+      query: saved.query
+      version: 2
+    }
+  }
+]
+
 // One assignment per (principal, role); max(…, 1) keeps the division defined for an empty list.
 var roleCount = max(length(roleDefinitionIds), 1)
 

@@ -1,5 +1,5 @@
-// A storage account with shared-key access off (Entra identities only), its blob containers and
-// queues, and role assignments at account or container scope. Used twice: once for the Functions
+// A storage account with shared-key access off (Entra identities only), its blob containers,
+// queues and tables, and role assignments at account or container scope. Used twice: once for the Functions
 // host (AzureWebJobsStorage + the deployment package), once for the app's images.
 
 import { principal, stringMap } from '../types.bicep'
@@ -10,6 +10,7 @@ param tags stringMap = {}
 
 param containerNames string[] = []
 param queueNames string[] = []
+param tableNames string[] = []
 
 @description('Who gets the roles below.')
 param principals principal[] = []
@@ -74,6 +75,18 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
   for queueName in queueNames: {
     parent: queueService
     name: queueName
+  }
+]
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for tableName in tableNames: {
+    parent: tableService
+    name: tableName
   }
 ]
 

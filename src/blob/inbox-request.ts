@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
 import type { AppConfig } from '../config';
+import type { Caller } from '../domain/callers';
+import { inboxCaller, userCaller } from '../domain/callers';
 import { assertValidBlobName } from '../domain/blob-names';
 import { ValidationError } from '../domain/errors';
 import type { InboxEditRequest } from '../domain/inbox-edits';
@@ -52,7 +54,7 @@ function parseImageUpload(blob: InboxBlob, config: AppConfig): InboxEditRequest 
   const parsed = parseWith(editImagesFormFields, fields);
   return {
     kind: 'image',
-    command: commandOf(parsed, config),
+    command: commandOf(parsed, uploaderOf(blob.name, parsed.user), config),
     inputs: { images: [{ container: 'inbox', blobName: blob.name, target: blob.name, fileName: baseName(blob.name) }] },
   };
 }
@@ -78,7 +80,7 @@ function parseTicket(blob: InboxBlob, config: AppConfig): InboxEditRequest {
   };
   return {
     kind: 'ticket',
-    command: commandOf(ticket, config),
+    command: commandOf(ticket, uploaderOf(blob.name, ticket.user), config),
     inputs: {
       images: ticket.images.map((reference, index) => input(reference, `images[${index}]`)),
       mask: ticket.mask === undefined ? undefined : input(ticket.mask, 'mask'),
@@ -86,11 +88,21 @@ function parseTicket(blob: InboxBlob, config: AppConfig): InboxEditRequest {
   };
 }
 
-function commandOf(fields: z.infer<typeof editImagesFormFields>, config: AppConfig) {
+/**
+ * Who an upload is charged to: the `user` its ticket or metadata names, else the top folder it was
+ * dropped in (each team or flow its own folder), else the inbox itself.
+ */
+function uploaderOf(name: string, user: string | undefined): Caller {
+  if (user !== undefined && user.trim() !== '') return userCaller(user.trim());
+  return inboxCaller(name.includes('/') ? name.slice(0, name.indexOf('/')) : '');
+}
+
+function commandOf(fields: z.infer<typeof editImagesFormFields>, caller: Caller, config: AppConfig) {
   return {
     prompt: fields.prompt,
     model: resolveModel(fields.model, { config }),
     user: fields.user,
+    caller,
     options: { ...imageOptionsOf(fields), inputFidelity: fields.input_fidelity },
   };
 }

@@ -5,6 +5,7 @@ import type { GenerateImagesDependencies, GenerateImagesResult, RequestOptions }
 import { assertValidOptions, storeModelImages, upstreamFields } from './generate-images';
 import type { ImageInfo } from './image-format';
 import { MAX_SNIFF_BYTES, sniffImage } from './image-format';
+import type { Caller } from './callers';
 import type { ImageModel, ImageOptions } from './image-models';
 import type { ImageUpload } from './ports';
 
@@ -193,6 +194,7 @@ export interface EditImagesCommand {
   readonly model: ImageModel;
   readonly options: ImageOptions;
   readonly user?: string | undefined;
+  readonly caller: Caller;
   readonly includeBase64: boolean;
   readonly inputs: EditInputs;
 }
@@ -214,11 +216,15 @@ export async function editImages(
       model: command.model,
       options: command.options,
       user: command.user,
+      caller: command.caller,
+      promptLength: command.prompt.length,
+      inputImages: images.map((input) => input.info),
       includeBase64: command.includeBase64,
       recordedRequest: {
         prompt: command.prompt,
         model: command.model,
         user: command.user,
+        caller: command.caller.id,
         ...command.options,
         images: images.map(describeInput),
         mask: mask === undefined ? undefined : describeInput(mask),

@@ -147,3 +147,24 @@ export class ConflictError extends AppError {
     super(code, 409, message);
   }
 }
+
+/** A caller's budget would be exceeded; refused before the upstream was called. `details` says which limit, what is spent and when it resets. */
+export class BudgetExceededError extends AppError {
+  constructor(message: string, details: Record<string, unknown>, retryAfterSeconds: number) {
+    super('BudgetExceeded', 429, message, { details, retryAfterSeconds });
+  }
+}
+
+/** The caller is not signed in, or a sign-in header did not come from App Service Authentication. */
+export class AuthenticationError extends AppError {
+  constructor(code: string, message: string) {
+    super(code, 401, message);
+  }
+}
+
+/** The caller is known but may not do this. */
+export class ForbiddenError extends AppError {
+  constructor(code: string, message: string) {
+    super(code, 403, message);
+  }
+}

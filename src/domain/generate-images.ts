@@ -1,9 +1,11 @@
 import { z } from 'zod';
 
+import type { Caller } from './callers';
 import { StorageError, UpstreamError, ValidationError } from './errors';
 import type { ImageInfo } from './image-format';
 import type { ImageModel, ImageOptions } from './image-models';
 import { checkImageOptions, IMAGE_MODELS } from './image-models';
+import type { Metering } from './metering';
 import type { CallOptions, Clock, IdGenerator, ImageGenerationRequest, ImageGenerationResult, ImageModelClient, ImageSink, ImageStore, StagedImage, StoredImage } from './ports';
 
 export interface GenerateImagesCommand {
@@ -11,6 +13,8 @@ export interface GenerateImagesCommand {
   readonly model: ImageModel;
   readonly options: ImageOptions;
   readonly user?: string | undefined;
+  /** Who is charged for the request (see callers.ts); kept with its record, its images and its usage. */
+  readonly caller: Caller;
   /** Also return each image's bytes inline as base64 (`response_format: b64_json`). */
   readonly includeBase64: boolean;
 }
@@ -40,6 +44,8 @@ export interface GenerateImagesDependencies {
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly deploymentFor: (model: ImageModel) => string;
+  /** Budgets before the upstream call, usage and telemetry after it. */
+  readonly metering: Metering;
 }
 
 export const imageBlobName = (requestId: string, index: number, extension: string) => `${requestId}/${index}.${extension}`;
@@ -79,8 +85,11 @@ export async function generateImages(
       model: command.model,
       options: command.options,
       user: command.user,
+      caller: command.caller,
+      promptLength: command.prompt.length,
+      inputImages: [],
       includeBase64: command.includeBase64,
-      recordedRequest: { prompt: command.prompt, model: command.model, user: command.user, ...command.options },
+      recordedRequest: { prompt: command.prompt, model: command.model, user: command.user, caller: command.caller.id, ...command.options },
     },
     dependencies,
     (sink, callOptions) =>
@@ -124,6 +133,10 @@ export interface ImageRequestDescription {
   readonly model: ImageModel;
   readonly options: ImageOptions;
   readonly user?: string | undefined;
+  readonly caller: Caller;
+  /** For the cost estimate a budget reserves. */
+  readonly promptLength: number;
+  readonly inputImages: readonly { readonly width: number; readonly height: number }[];
   readonly includeBase64: boolean;
   /** The request as `request.json` keeps it: parameters and descriptions of inputs, never image bytes. */
   readonly recordedRequest: Readonly<Record<string, unknown>>;
@@ -139,7 +152,7 @@ export type ImageModelCall = (sink: ImageSink, callOptions: CallOptions) => Prom
  */
 export async function storeModelImages(
   description: ImageRequestDescription,
-  dependencies: Pick<GenerateImagesDependencies, 'imageStore' | 'clock' | 'ids'>,
+  dependencies: Pick<GenerateImagesDependencies, 'imageStore' | 'clock' | 'ids' | 'metering'>,
   call: ImageModelCall,
   options: RequestOptions = {},
 ): Promise<GenerateImagesResult> {
@@ -148,7 +161,29 @@ export async function storeModelImages(
   const requestedFormat = description.options.outputFormat ?? 'png';
   const staged: StagedImage[] = [];
   const recordName = recordBlobName(requestId);
+  const meter = await dependencies.metering.start({
+    requestId,
+    operation: description.operation,
+    model: description.model,
+    caller: description.caller,
+    n: description.options.n ?? 1,
+    size: description.options.size,
+    quality: description.options.quality,
+    promptLength: description.promptLength,
+    inputImages: description.inputImages,
+  });
+  let billed: ImageGenerationResult | undefined;
+  let upstreamLatencyInMs: number | undefined;
+  const billedCall = () =>
+    billed && {
+      usage: billed.usage,
+      images: billed.images.length,
+      size: billed.size === 'auto' ? undefined : billed.size,
+      quality: billed.quality,
+      upstreamRequestId: billed.upstreamRequestId,
+    };
   try {
+    const callStarted = clock.now().getTime();
     const generation = await call(
       {
         openImage: (index) => {
@@ -161,7 +196,11 @@ export async function storeModelImages(
         },
       },
       { abortSignal: options.abortSignal, requestId, beforeUpstreamRequest: options.beforeUpstreamRequest },
-    );
+    ).finally(() => {
+      upstreamLatencyInMs = clock.now().getTime() - callStarted;
+    });
+    // From here on the upstream has billed the call, whatever happens to its images.
+    billed = generation;
 
     const checked = staged.map((image, index) => ({
       ...checkedInfo(image, index, requestedFormat),
@@ -179,6 +218,7 @@ export async function storeModelImages(
       quality,
       format: requestedFormat,
       requestid: requestId,
+      caller: encodeURIComponent(description.caller.id),
       ...(description.user === undefined ? {} : { user: encodeURIComponent(description.user) }),
     };
     const summary = {
@@ -207,9 +247,11 @@ export async function storeModelImages(
       expiresOn: links[index]?.expiresOn ?? clock.now(),
       revisedPrompt: generation.images[index]?.revisedPrompt,
     }));
+    await meter.finish({ billed: billedCall(), upstreamLatencyInMs });
     return { ...summary, images };
   } catch (error: unknown) {
     await Promise.allSettled(staged.map((image) => image.discard()));
+    await meter.finish({ billed: billedCall(), error, upstreamLatencyInMs });
     throw error;
   }
 }

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { z } from 'zod';
 
+import { defaultCaller } from './callers';
 import { AppError, ConflictError, NotFoundError, StorageError, UpstreamError, UpstreamThrottledError } from './errors';
 import type { EditImagesCommand, EditInputs, EditLimits, RawEditInput } from './edit-images';
 import { checkInputSize, editImages, prepareEditInputs } from './edit-images';
@@ -113,7 +114,15 @@ const jobErrorSchema = z.object({
   details: z.unknown().optional(),
 });
 
-const commandSchema = z.object({ prompt: z.string(), model: z.enum(IMAGE_MODELS), options: z.record(z.string(), z.unknown()), user: z.string().optional() });
+// Jobs recorded before callers were kept are charged to the default caller's name.
+const callerSchema = z.object({ id: z.string(), source: z.enum(['principal', 'user', 'inbox', 'default']) }).default(defaultCaller('unattributed'));
+const commandSchema = z.object({
+  prompt: z.string(),
+  model: z.enum(IMAGE_MODELS),
+  options: z.record(z.string(), z.unknown()),
+  user: z.string().optional(),
+  caller: callerSchema,
+});
 const storedInputSchema = z.object({ container: z.enum(['jobs', 'inbox']), blobName: z.string(), target: z.string(), fileName: z.string().optional() });
 const resultLocationSchema = z.object({ store: z.enum(['images', 'outputs']), prefix: z.string() }).optional();
 

@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 
+import { routeAuthLevel } from '../config';
 import { createEditImagesHandler } from '../http/edit-images-handler';
 import { withErrorHandling } from '../http/error-response';
 import { getServices } from '../services';
@@ -7,6 +8,6 @@ import { getServices } from '../services';
 app.http('images-edit', {
   methods: ['POST'],
   route: 'images/edits',
-  authLevel: 'function',
+  authLevel: routeAuthLevel('caller'),
   handler: withErrorHandling(createEditImagesHandler(getServices)),
 });

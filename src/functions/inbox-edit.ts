@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 
+import { withInvocationLog } from '../adapters/invocation-log';
 import { createInboxEditHandler } from '../blob/inbox-edit-handler';
 import { getServices } from '../services';
 
@@ -9,5 +10,5 @@ app.storageBlob('inbox-edit', {
   path: '%INBOX_CONTAINER%/{name}',
   connection: 'ImagesStorage',
   source: 'EventGrid',
-  handler: createInboxEditHandler(getServices),
+  handler: withInvocationLog(createInboxEditHandler(getServices)),
 });

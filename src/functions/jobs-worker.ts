@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 
+import { withInvocationLog } from '../adapters/invocation-log';
 import { createJobWorker, createPoisonJobHandler } from '../queue/job-queue-handlers';
 import { getServices } from '../services';
 
@@ -7,11 +8,11 @@ import { getServices } from '../services';
 app.storageQueue('jobs-worker', {
   queueName: '%JOBS_QUEUE%',
   connection: 'ImagesStorage',
-  handler: createJobWorker(getServices),
+  handler: withInvocationLog(createJobWorker(getServices)),
 });
 
 app.storageQueue('jobs-poison', {
   queueName: '%JOBS_QUEUE%-poison',
   connection: 'ImagesStorage',
-  handler: createPoisonJobHandler(getServices),
+  handler: withInvocationLog(createPoisonJobHandler(getServices)),
 });

@@ -1,5 +1,7 @@
 import { app } from '@azure/functions';
 
+import { routeAuthLevel } from '../config';
+import { withSignIn } from '../http/caller';
 import { withErrorHandling } from '../http/error-response';
 import { createGetModelHandler } from '../http/models-handlers';
 import { getServices } from '../services';
@@ -7,6 +9,6 @@ import { getServices } from '../services';
 app.http('models-get', {
   methods: ['GET'],
   route: 'models/{model}',
-  authLevel: 'function',
-  handler: withErrorHandling(createGetModelHandler(getServices)),
+  authLevel: routeAuthLevel('caller'),
+  handler: withErrorHandling(withSignIn(getServices, createGetModelHandler(getServices))),
 });

@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 
+import { routeAuthLevel } from '../config';
 import { createEditImagesHandler } from '../http/edit-images-handler';
 import { withErrorHandling } from '../http/error-response';
 import { getServices } from '../services';
@@ -8,6 +9,6 @@ import { getServices } from '../services';
 app.http('openai-v1-images-edits', {
   methods: ['POST'],
   route: 'v1/images/edits',
-  authLevel: 'function',
+  authLevel: routeAuthLevel('caller'),
   handler: withErrorHandling(createEditImagesHandler(getServices)),
 });

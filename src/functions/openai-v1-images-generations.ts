@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 
+import { routeAuthLevel } from '../config';
 import { withErrorHandling } from '../http/error-response';
 import { createGenerateImagesHandler } from '../http/generate-images-handler';
 import { getServices } from '../services';
@@ -8,6 +9,6 @@ import { getServices } from '../services';
 app.http('openai-v1-images-generations', {
   methods: ['POST'],
   route: 'v1/images/generations',
-  authLevel: 'function',
+  authLevel: routeAuthLevel('caller'),
   handler: withErrorHandling(createGenerateImagesHandler(getServices)),
 });

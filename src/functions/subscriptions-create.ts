@@ -1,5 +1,7 @@
 import { app } from '@azure/functions';
 
+import { routeAuthLevel } from '../config';
+import { withSignIn } from '../http/caller';
 import { createSubscribeHandler } from '../http/callbacks-handlers';
 import { withErrorHandling } from '../http/error-response';
 import { getServices } from '../services';
@@ -7,6 +9,6 @@ import { getServices } from '../services';
 app.http('subscriptions-create', {
   methods: ['POST'],
   route: 'subscriptions',
-  authLevel: 'function',
-  handler: withErrorHandling(createSubscribeHandler(getServices)),
+  authLevel: routeAuthLevel('caller'),
+  handler: withErrorHandling(withSignIn(getServices, createSubscribeHandler(getServices))),
 });

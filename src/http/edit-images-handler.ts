@@ -4,6 +4,7 @@ import type { EditLimits, RawEditInput } from '../domain/edit-images';
 import { editImages, prepareEditInputs } from '../domain/edit-images';
 import { UnsupportedMediaTypeError } from '../domain/errors';
 import type { Services } from '../services';
+import { callerOf } from './caller';
 import type { EditImagesFields } from './edit-schemas';
 import { editImagesFormFields } from './edit-schemas';
 import { deploymentFor, imageOptionsOf, resolveModel } from './request-options';
@@ -37,13 +38,14 @@ export function createEditImagesHandler(getServices: () => Promise<Services>) {
     const inputs = prepareEditInputs({ images: edit.images, mask: edit.mask, imagesTarget: edit.imagesTarget }, editLimits);
     const fields = withQuerySelectors(request, edit.fields);
     const model = resolveModel(fields.model, services);
-    const command = { prompt: fields.prompt, model, user: fields.user, options: { ...imageOptionsOf(fields), inputFidelity: fields.input_fidelity } };
+    const caller = callerOf(request, fields.user, services.config);
+    const command = { prompt: fields.prompt, model, user: fields.user, caller, options: { ...imageOptionsOf(fields), inputFidelity: fields.input_fidelity } };
     if (needsJob(mode)) {
       refuseInlineImagesForJobs(fields.response_format);
       return handleAsJob({ operation: 'edit', command, uploads: inputs }, mode, services);
     }
     const result = await editImages({ ...command, includeBase64: fields.response_format === 'b64_json', inputs }, { ...services, deploymentFor: deploymentFor(services) });
-    context.info(`Edited ${inputs.images.length} input image(s) into ${result.images.length} as request ${result.requestId} with ${model}.`);
+    context.info(`Edited ${inputs.images.length} input image(s) into ${result.images.length} as request ${result.requestId} with ${model} for ${JSON.stringify(caller.id)}.`);
     return { status: 200, headers: { 'x-request-id': result.requestId }, jsonBody: toImagesResponse(result) };
   };
 }

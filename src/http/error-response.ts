@@ -1,5 +1,6 @@
 import type { HttpResponseInit, InvocationContext } from '@azure/functions';
 
+import { withInvocationLog } from '../adapters/invocation-log';
 import { AppError } from '../domain/errors';
 
 /**
@@ -39,13 +40,13 @@ function describeCause(cause: unknown): string {
 
 type Handler<TRequest> = (request: TRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
-/** Wraps a handler so that anything it throws is rendered by `toErrorResponse`. */
+/** Wraps a handler so that anything it throws is rendered by `toErrorResponse`, and its metering logs to its invocation. */
 export function withErrorHandling<TRequest>(handler: Handler<TRequest>): Handler<TRequest> {
-  return async (request, context) => {
+  return withInvocationLog(async (request, context) => {
     try {
       return await handler(request, context);
     } catch (error: unknown) {
       return toErrorResponse(error, context);
     }
-  };
+  });
 }

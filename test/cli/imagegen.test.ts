@@ -53,7 +53,7 @@ describe('npm run imagegen', () => {
     const exports = new Map([...run.stdout.matchAll(/^export (\w+)='([^']*)'$/gm)].map((match) => [match[1] ?? '', match[2] ?? '']));
 
     expect(run.code).toBe(0);
-    expect([...exports.keys()]).toEqual(['APP', 'KEY', 'AZURE_STORAGE_CONNECTION_STRING']);
+    expect([...exports.keys()]).toEqual(['APP', 'KEY', 'MASTER_KEY', 'AZURE_STORAGE_CONNECTION_STRING']);
     const health = await fetch(`${exports.get('APP') ?? ''}/api/health`);
     expect(health.status).toBe(200);
   });

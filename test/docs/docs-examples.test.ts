@@ -53,7 +53,9 @@ function title(page: string, example: Example): string {
     const free = await freeStackPorts();
     ports = free.ports;
     stateDir = mkdtempSync(join(tmpdir(), 'docs-test-state-'));
-    stack = await startLikeNpmStart({ env: { ...free.env, LOCAL_STATE_DIR: stateDir, AZURITE_DATA: 'memory' } });
+    // The budget the README's "Set a budget" section starts npm start with.
+    const budgets = JSON.stringify([{ caller: 'user:intern-*', daily: { images: 1 } }]);
+    stack = await startLikeNpmStart({ env: { ...free.env, LOCAL_STATE_DIR: stateDir, AZURITE_DATA: 'memory', BUDGETS: budgets } });
   }, 180_000);
 
   afterAll(async () => {
@@ -83,7 +85,7 @@ function title(page: string, example: Example): string {
       symlinkSync(join(PROJECT_ROOT, 'samples'), join(scratch, 'samples'), 'dir');
       const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_STATE_DIR: stateDir };
       // What the docs define must come from the docs.
-      for (const name of ['APP', 'KEY', 'AZURE_STORAGE_CONNECTION_STRING']) delete env[name];
+      for (const name of ['APP', 'KEY', 'MASTER_KEY', 'AZURE_STORAGE_CONNECTION_STRING']) delete env[name];
       session = new ShellSession(scratch, env);
     });
 

@@ -103,7 +103,7 @@ describe('deliveryVerdict', () => {
 async function jobWithCallback() {
   const services = makeFakeServices();
   const dependencies = jobDependencies(services);
-  const submitted = await submitJob({ operation: 'generate', command: { prompt: 'a fox', model: 'gpt-image-1.5', options: {} } }, { enqueue: true }, dependencies);
+  const submitted = await submitJob({ operation: 'generate', command: { prompt: 'a fox', model: 'gpt-image-1.5', options: {}, caller: { id: 'user:ana', source: 'user' } } }, { enqueue: true }, dependencies);
   await registerJobCallback(submitted.job, submitted.accessToken, FLOW, { documents: services.documents, clock: services.clock, callbackQueue: services.callbacks.queue });
   return { services, dependencies, submitted };
 }

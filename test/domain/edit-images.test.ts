@@ -107,11 +107,12 @@ describe('prepareEditInputs', () => {
 describe('editImages', () => {
   const inputs = () => prepareEditInputs({ images: [raw(photo, 'image', 'in.png')], mask: raw(rgbaMask, 'mask'), imagesTarget: 'image' }, limits);
   const deploymentFor = (model: string) => `${model}-deployment`;
+  const caller = { id: 'user:ana', source: 'user' } as const;
 
   it('refuses a model that cannot edit before calling the upstream', async () => {
     const services = makeFakeServices();
 
-    await expect(editImages({ prompt: 'x', model: 'dall-e-3', options: {}, includeBase64: false, inputs: inputs() }, { ...services, deploymentFor })).rejects.toMatchObject({
+    await expect(editImages({ prompt: 'x', model: 'dall-e-3', options: {}, includeBase64: false, inputs: inputs(), caller }, { ...services, deploymentFor })).rejects.toMatchObject({
       code: 'OperationNotSupported',
       target: 'model',
     });
@@ -123,7 +124,7 @@ describe('editImages', () => {
     services.imageModel.willReturn(makePng(64, 48));
 
     const result = await editImages(
-      { prompt: 'a hat', model: 'gpt-image-1.5', options: { inputFidelity: 'high', quality: 'low' }, includeBase64: false, inputs: inputs() },
+      { prompt: 'a hat', model: 'gpt-image-1.5', options: { inputFidelity: 'high', quality: 'low' }, includeBase64: false, inputs: inputs(), caller },
       { ...services, deploymentFor },
     );
 

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { AzureOpenAIImagesClient } from '../../src/adapters/azure-openai-images-client';
 import { BlobImageStore } from '../../src/adapters/blob-image-store';
 import { SharedKeySasSigner } from '../../src/adapters/blob-sas';
+import { defaultCaller } from '../../src/domain/callers';
 import type { GenerateImagesCommand, GenerateImagesDependencies } from '../../src/domain/generate-images';
 import { generateImages } from '../../src/domain/generate-images';
 import type { Clock } from '../../src/domain/ports';
@@ -12,6 +13,7 @@ import type { RunningEmulator } from '../../emulator/server';
 import { startEmulator } from '../../emulator/server';
 import { testStorageConnectionString, uniqueContainerName } from '../helpers/azurite';
 import { generate } from '../emulator/helpers';
+import { makeTestMetering } from '../fakes/in-memory-usage';
 
 const PROMPT = 'A lighthouse in a storm, seen from the sea';
 const clock: Clock = { now: () => new Date() };
@@ -55,6 +57,7 @@ describe('generateImages from the emulator into Azurite', () => {
       clock,
       ids: { newId: () => `request-${++nextId}` },
       deploymentFor: (model) => model,
+      metering: makeTestMetering({ clock }).metering,
     };
   });
 
@@ -65,7 +68,7 @@ describe('generateImages from the emulator into Azurite', () => {
 
   beforeEach(() => emulator.reset());
 
-  const command = (n: number): GenerateImagesCommand => ({ prompt: PROMPT, model: 'gpt-image-1', options: { n, size: '1024x1024' }, includeBase64: false });
+  const command = (n: number): GenerateImagesCommand => ({ prompt: PROMPT, model: 'gpt-image-1', options: { n, size: '1024x1024' }, includeBase64: false, caller: defaultCaller('unattributed') });
 
   /** What the upstream sends for the same prompt: the emulator answers the same bytes every time. */
   async function upstreamImages(n: number): Promise<Buffer[]> {

@@ -3,22 +3,26 @@ import type { GenerateImagesDependencies } from '../../src/domain/generate-image
 import { generateImages } from '../../src/domain/generate-images';
 import { FakeImageModelClient } from '../fakes/fake-image-model-client';
 import { InMemoryImageStore } from '../fakes/in-memory-image-store';
+import { makeTestMetering } from '../fakes/in-memory-usage';
 import { makePng } from '../helpers/images';
 
 function makeDependencies() {
   const imageModel = new FakeImageModelClient();
   const imageStore = new InMemoryImageStore();
+  const clock = { now: () => new Date('2026-11-25T12:00:00Z') };
+  const metered = makeTestMetering({ clock });
   const dependencies: GenerateImagesDependencies = {
     imageModel,
     imageStore,
-    clock: { now: () => new Date('2026-11-25T12:00:00Z') },
+    clock,
     ids: { newId: () => 'request-1' },
     deploymentFor: (model) => model,
+    metering: metered.metering,
   };
-  return { imageModel, imageStore, dependencies };
+  return { imageModel, imageStore, dependencies, metered };
 }
 
-const command = { prompt: 'a fox', model: 'gpt-image-1.5', options: { n: 2 }, includeBase64: false } as const;
+const command = { prompt: 'a fox', model: 'gpt-image-1.5', options: { n: 2 }, includeBase64: false, caller: { id: 'user:ana', source: 'user' } } as const;
 
 describe('generateImages', () => {
   it('tells every image when it is complete, then commits it and records the same facts the caller gets', async () => {
@@ -37,8 +41,8 @@ describe('generateImages', () => {
     });
   });
 
-  it('writes no record and discards every staged image when a commit fails', async () => {
-    const { imageModel, imageStore, dependencies } = makeDependencies();
+  it('writes no record and discards every staged image when a commit fails, but counts the billed call', async () => {
+    const { imageModel, imageStore, dependencies, metered } = makeDependencies();
     imageModel.willReturn(makePng(64, 48), makePng(64, 48));
     imageStore.commitError = new StorageError('Blob Storage is down.');
 
@@ -47,5 +51,7 @@ describe('generateImages', () => {
     expect(imageStore.records.size).toBe(0);
     expect(imageStore.blobs.size).toBe(0);
     expect(imageStore.discarded).toBe(2);
+    // The upstream answered, so it billed the call: the usage counts even though the request failed.
+    expect([...metered.usageStore.records.values()]).toEqual([expect.objectContaining({ requestId: 'request-1', caller: 'user:ana', images: 2, outcome: 'StorageError' })]);
   });
 });

@@ -52,7 +52,7 @@ function setUp(env: Record<string, string> = {}) {
 }
 
 async function submitted(dependencies: JobDependencies): Promise<{ id: string; token: string }> {
-  const { job, accessToken } = await submitJob({ operation: 'generate', command: { prompt: 'a fox', model: 'gpt-image-1.5', options: {} } }, { enqueue: true }, dependencies);
+  const { job, accessToken } = await submitJob({ operation: 'generate', command: { prompt: 'a fox', model: 'gpt-image-1.5', options: {}, caller: { id: 'user:ana', source: 'user' } } }, { enqueue: true }, dependencies);
   return { id: job.id, token: accessToken };
 }
 

@@ -109,6 +109,8 @@ describe('POST /api/images/generations through the local stack', () => {
         format: 'jpeg',
         requestid: body.id,
         user: encodeURIComponent('zoë@contoso'),
+        // Key callers are told apart by `user`: the caller charged for the image.
+        caller: encodeURIComponent('user:zoë@contoso'),
       });
       expect(properties.cacheControl).toContain('immutable');
     }

@@ -6,6 +6,8 @@ import { InMemoryDocumentStore, RecordingJobQueue } from './in-memory-documents'
 import { InMemoryImageStore } from './in-memory-image-store';
 import { InMemoryInboxStore } from './in-memory-inbox';
 import { InMemoryInputImageStore } from './in-memory-input-image-store';
+import type { InMemoryUsageStore, TestMetering } from './in-memory-usage';
+import { makeTestMetering } from './in-memory-usage';
 
 export interface FakeServices extends Services {
   readonly imageModel: FakeImageModelClient;
@@ -13,6 +15,9 @@ export interface FakeServices extends Services {
   readonly documents: InMemoryDocumentStore;
   readonly jobQueue: RecordingJobQueue;
   readonly inputImages: InMemoryInputImageStore;
+  readonly usageStore: InMemoryUsageStore;
+  /** What metering sent to telemetry and the log. */
+  readonly metered: TestMetering;
   readonly callbacks: {
     readonly queue: RecordingCallbackQueue;
     readonly sender: ScriptedCallbackSender;
@@ -23,20 +28,26 @@ export interface FakeServices extends Services {
 
 export function makeFakeServices(env: Record<string, string> = {}): FakeServices {
   let next = 0;
+  const config = loadConfig({
+    AZURE_OPENAI_ENDPOINT: 'https://fake.openai.azure.com',
+    AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5=img15,gpt-image-2,dall-e-3',
+    ImagesStorage: 'UseDevelopmentStorage=true',
+    ...env,
+  });
+  const clock = { now: () => new Date('2026-11-25T12:00:00Z') };
+  const metered = makeTestMetering({ clock, budgets: config.usage.budgets });
   return {
-    config: loadConfig({
-      AZURE_OPENAI_ENDPOINT: 'https://fake.openai.azure.com',
-      AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5=img15,gpt-image-2,dall-e-3',
-      ImagesStorage: 'UseDevelopmentStorage=true',
-      ...env,
-    }),
+    config,
     imageModel: new FakeImageModelClient(),
     upstreamCapacity: { whenAvailable: () => undefined },
     imageStore: new InMemoryImageStore(),
     outputStore: new InMemoryImageStore(),
     inbox: new InMemoryInboxStore(),
     inputImages: new InMemoryInputImageStore(),
-    clock: { now: () => new Date('2026-11-25T12:00:00Z') },
+    clock,
+    metering: metered.metering,
+    usageStore: metered.usageStore,
+    metered,
     ids: { newId: () => `request-${++next}` },
     checkStorage: () => Promise.resolve(),
     documents: new InMemoryDocumentStore(),

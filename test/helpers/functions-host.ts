@@ -60,6 +60,8 @@ export interface TestFunctionsHostOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Default: a random key, returned as `functionKey`. */
   readonly functionKey?: string;
+  /** Default: a random key, returned as `masterKey`. */
+  readonly masterKey?: string;
   readonly maxRequestBodyBytes?: number;
   /** Create the containers the configuration names (as `npm start` does); default true. Skipped when the configuration is invalid. */
   readonly createContainers?: boolean;
@@ -80,6 +82,8 @@ export interface TestFunctionsHost {
   /** `http://127.0.0.1:PORT`; the functions are under `${url}/api/...`. */
   readonly url: string;
   readonly functionKey: string;
+  /** The host's master key: what admin routes (GET /api/usage) take. */
+  readonly masterKey: string;
   /** Request lines, function logs and failures, already redacted. */
   readonly logs: readonly string[];
   readonly app: CapturedApp;
@@ -148,6 +152,7 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
       functionAppDirectory: PROJECT_ROOT,
       log,
       ...(options.functionKey === undefined ? {} : { functionKey: options.functionKey }),
+      ...(options.masterKey === undefined ? {} : { masterKey: options.masterKey }),
       ...(options.maxRequestBodyBytes === undefined ? {} : { maxRequestBodyBytes: options.maxRequestBodyBytes }),
     });
     // As `func start` does: the app builds its absolute links from the address it listens on.
@@ -170,6 +175,7 @@ export async function startTestFunctionsHost(options: TestFunctionsHostOptions =
     return {
       url: running.url,
       functionKey: running.functionKey,
+      masterKey: running.masterKey,
       logs,
       app,
       close() {

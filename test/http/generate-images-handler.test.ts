@@ -51,6 +51,7 @@ describe('POST /images/generations handler', () => {
       format: 'png',
       requestid: 'request-1',
       user: 'zo%C3%AB%40example.com',
+      caller: 'user%3Azo%C3%AB%40example.com',
     });
     expect(services.imageStore.records.get('request-1/request.json')).toMatchObject({
       id: 'request-1',

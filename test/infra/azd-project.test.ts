@@ -73,6 +73,8 @@ describe('write-local-settings.mjs (postprovision)', () => {
     AZURE_ENV_NAME: 'dev',
     AZURE_STORAGE_BLOB_ENDPOINT: 'https://stimgabc.blob.core.windows.net/',
     AZURE_STORAGE_QUEUE_ENDPOINT: 'https://stimgabc.queue.core.windows.net/',
+    AZURE_STORAGE_TABLE_ENDPOINT: 'https://stimgabc.table.core.windows.net/',
+    USAGE_TABLE: 'usage',
     IMAGES_CONTAINER: 'images',
     INBOX_CONTAINER: 'inbox',
     OUTPUTS_CONTAINER: 'outputs',
@@ -99,7 +101,12 @@ describe('write-local-settings.mjs (postprovision)', () => {
     const settings = values(join(dir, 'local.settings.json'));
     const config = loadConfig(settings);
 
-    expect(config.storage.connection).toEqual({ kind: 'identity', blobServiceUri: 'https://stimgabc.blob.core.windows.net', queueServiceUri: 'https://stimgabc.queue.core.windows.net' });
+    expect(config.storage.connection).toEqual({
+      kind: 'identity',
+      blobServiceUri: 'https://stimgabc.blob.core.windows.net',
+      queueServiceUri: 'https://stimgabc.queue.core.windows.net',
+      tableServiceUri: 'https://stimgabc.table.core.windows.net',
+    });
     expect(config.openai.auth).toEqual({ mode: 'managed-identity' });
     expect(config.managedIdentityClientId).toBeUndefined();
     expect(JSON.stringify(settings)).not.toContain('must-never-be-written');

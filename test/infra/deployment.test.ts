@@ -67,6 +67,25 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
     for (const [name, result] of results) deployments.set(name, new Deployment(snapshotOrThrow(name, result), ENVIRONMENTS[name].principal.id));
   }, 180_000);
 
+  it('saves the queries that chart spend by caller per day, the 429 rate and p95 upstream latency, and find usage the table missed', () => {
+    const queries = deployment('managed identity, new Azure OpenAI (the defaults)').resources('Microsoft.OperationalInsights/workspaces/savedSearches');
+    expect(queries.map((query) => query.name.split('/').pop()).sort()).toEqual([
+      'imagegen-429-rate',
+      'imagegen-spend-by-caller-per-day',
+      'imagegen-unrecorded-usage',
+      'imagegen-upstream-latency-p95',
+    ]);
+    for (const query of queries) {
+      expect(query.properties?.['query']).toMatch(/where Message startswith "(ImageRequest|UsageNotRecorded) "/);
+      expect(query.properties?.['category']).toBe('imagegen');
+    }
+    // The reconciliation query takes the record out of the line the app writes.
+    const unrecorded = queries.find((query) => query.name.endsWith('/imagegen-unrecorded-usage'))?.properties?.['query'];
+    const line = 'UsageNotRecorded {"requestId":"r1","caller":"user:ana"} (StorageError: Could not record the usage of request r1 in the usage table.)';
+    const pattern = /extract\("(.*)", 1, Message\)/.exec(String(unrecorded))?.[1]?.replace(/\\\\/g, '\\');
+    expect(new RegExp(pattern ?? '$^').exec(line)?.[1]).toBe('{"requestId":"r1","caller":"user:ana"}');
+  });
+
   describe('role assignments', () => {
     const app = (role: string, scope: string): RoleGrant => ({ principal: 'app', principalType: 'ServicePrincipal', role, scope });
     const developer = (role: string, scope: string, principalType = 'User'): RoleGrant => ({ principal: 'developer', principalType, role, scope });
@@ -79,6 +98,8 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       app('Storage Table Data Contributor', 'Microsoft.Storage/storageAccounts/stfn<token>'),
       ...appAndDeveloper('Storage Blob Delegator', images),
       ...appAndDeveloper('Storage Queue Data Contributor', images),
+      // The usage table (usage records and budget counters), the account's only table.
+      ...appAndDeveloper('Storage Table Data Contributor', images),
       ...containers.flatMap((container) => appAndDeveloper('Storage Blob Data Contributor', container)),
       app('Monitoring Metrics Publisher', 'Microsoft.Insights/components/appi-<token>'),
       { principal: 'event-grid', principalType: 'ServicePrincipal', role: 'Storage Blob Data Contributor', scope: `${images}/blobServices/default/containers/eventgrid-deadletters` },
@@ -146,7 +167,9 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
         kind: 'identity',
         blobServiceUri: `https://${images.name}.blob.core.windows.net`,
         queueServiceUri: `https://${images.name}.queue.core.windows.net`,
+        tableServiceUri: `https://${images.name}.table.core.windows.net`,
       });
+      expect(config.usage.table).toBe('usage');
       expect(config.openai.auth.mode).toBe(KEY_MODES.includes(name) ? 'key' : 'managed-identity');
       expect(config.jobs.tokenSecrets).toHaveLength(1);
     });

@@ -58,7 +58,10 @@ export class Deployment {
 
   /** The Function App's settings, with sample values where only the deployment knows them. */
   appSettings(): Record<string, string> {
-    const settings = evaluate(this.only('Microsoft.Web/sites/config').properties ?? {});
+    // The site's other config resources (authsettingsV2, with sign-in for callers) are not settings.
+    const [config, ...more] = this.resources('Microsoft.Web/sites/config').filter((resource) => resource.name.endsWith('/appsettings'));
+    if (config === undefined || more.length > 0) throw new Error('expected one appsettings resource');
+    const settings = evaluate(config.properties ?? {});
     return settings as Record<string, string>;
   }
 

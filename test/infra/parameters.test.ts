@@ -25,6 +25,9 @@ const parametersFile = JSON.parse(readFileSync(join(INFRA_DIR, 'main.parameters.
 /** Bicep's diagnostics (errors, warnings, linter findings), one per line. */
 const diagnostics = (run: BicepRun) => run.stderr.split('\n').filter((line) => line.trim() !== '');
 
+/** The app registration callers sign in to, as `azd env set AZURE_AUTH_CLIENT_ID` gives it. */
+const SIGN_IN_CLIENT_ID = '3f1c9a52-7d4e-4b8a-9c61-2e5f8a7b9d10';
+
 describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) => {
   let template: ArmTemplate;
   let build: BicepRun;
@@ -118,6 +121,9 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       'a region without Flex Consumption': { AZURE_LOCATION: 'brazilsoutheast' },
       'key mode, existing endpoint, no key': { AZURE_OPENAI_AUTH: 'key', AZURE_OPENAI_EXISTING_ENDPOINT: 'https://contoso.openai.azure.com' },
       'a retired job-token secret given as itself': { JOB_TOKEN_PREVIOUS_SECRETS: RETIRED_SECRET },
+      'sign-in required': { AZURE_CALLER_AUTH: 'entra', AZURE_AUTH_CLIENT_ID: SIGN_IN_CLIENT_ID },
+      'sign-in or keys': { AZURE_CALLER_AUTH: 'key+entra', AZURE_AUTH_CLIENT_ID: SIGN_IN_CLIENT_ID },
+      'sign-in without an app registration': { AZURE_CALLER_AUTH: 'entra' },
     };
     const result = (name: string): SnapshotResult => {
       const found = results.get(name);
@@ -168,6 +174,24 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       expect(refused.run.stderr).toContain('brazilsoutheast');
       // Azure OpenAI has its own region parameter, free of that list.
       expect(template.parameters['openAiLocation']?.allowedValues).toBeUndefined();
+    });
+
+    it('turns App Service Authentication on for the app registration when callers sign in, and tells the app', () => {
+      const auth = (name: string) => predicted(name).find((resource) => resource.type === 'Microsoft.Web/sites/config' && resource.name.endsWith('/authsettingsV2'));
+      const settings = (name: string) => predicted(name).find((resource) => resource.type === 'Microsoft.Web/sites/config' && resource.name.endsWith('/appsettings'))?.properties;
+      expect(auth('sign-in required')?.properties).toMatchObject({
+        platform: { enabled: true },
+        // The app refuses unsigned image calls itself: job links, the Event Grid webhook and health stay reachable.
+        globalValidation: { requireAuthentication: false, unauthenticatedClientAction: 'AllowAnonymous' },
+        identityProviders: { azureActiveDirectory: { enabled: true, registration: { clientId: SIGN_IN_CLIENT_ID }, validation: { allowedAudiences: [`api://${SIGN_IN_CLIENT_ID}`, SIGN_IN_CLIENT_ID] } } },
+      });
+      expect(settings('sign-in required')).toMatchObject({ CALLER_AUTH: 'entra' });
+      expect(auth('sign-in or keys')?.properties).toMatchObject({ identityProviders: { azureActiveDirectory: { enabled: true } } });
+      expect(settings('sign-in or keys')).toMatchObject({ CALLER_AUTH: 'key+entra' });
+      expect(auth('one instance at most')).toBeUndefined();
+      const refused = result('sign-in without an app registration');
+      expect(refused.ok).toBe(false);
+      expect(refused.run.stderr).toContain('azd env set AZURE_AUTH_CLIENT_ID');
     });
 
     it('stops key mode with an existing endpoint and no key, saying how to give it', () => {
