@@ -12,7 +12,7 @@ export interface AppStack {
 }
 
 export interface AppStackOptions {
-  /** App settings on top of the `npm start` defaults (emulator, the run's Azurite, a fresh images container). */
+  /** App settings on top of the `npm start` defaults (emulator, the run's Azurite, a fresh images container and queues). */
   readonly settings?: Readonly<Record<string, string>>;
   /** Everything else the test host takes: queue or blob triggers, their settings. */
   readonly host?: Omit<TestFunctionsHostOptions, 'env'>;
@@ -24,7 +24,7 @@ export async function startAppStack(options: AppStackOptions = {}): Promise<AppS
   try {
     const host = await startTestFunctionsHost({
       ...options.host,
-      env: { ...appTestEnv({ emulatorUrl: emulator.url, imagesContainer: uniqueContainerName('e2e-images') }), ...options.settings },
+      env: { ...appTestEnv({ emulatorUrl: emulator.url, imagesContainer: uniqueContainerName('e2e-images') }), ...queuesOfItsOwn(), ...options.settings },
     });
     return {
       emulator,
@@ -38,4 +38,12 @@ export async function startAppStack(options: AppStackOptions = {}): Promise<AppS
     await emulator.close();
     throw error;
   }
+}
+
+/**
+ * Every stack gets queues no other test file uses: test files run in parallel against one Azurite,
+ * and a worker on a shared queue would run (and meter) another file's jobs.
+ */
+function queuesOfItsOwn(): Record<string, string> {
+  return { JOBS_QUEUE: uniqueContainerName('e2e-jobs'), CALLBACKS_QUEUE: uniqueContainerName('e2e-callbacks'), USAGE_QUEUE: uniqueContainerName('e2e-usage') };
 }
