@@ -2,23 +2,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { loadConfig } from '../src/config';
-import { ConfigurationError } from '../src/domain/errors';
+import { problemsOf } from './helpers/config';
 
 const simple = {
   AZURE_OPENAI_ENDPOINT: 'https://primary.openai.azure.com/',
   AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5=img15,gpt-image-2',
   ImagesStorage: 'UseDevelopmentStorage=true',
 };
-
-function problemsOf(env: Record<string, string | undefined>): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error: unknown) {
-    if (error instanceof ConfigurationError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected the configuration to be refused');
-}
 
 describe('loadConfig: several backends per model', () => {
   it('makes one backend of each AZURE_OPENAI_DEPLOYMENTS entry in the simple form', () => {

@@ -1,5 +1,5 @@
 import { loadConfig } from '../src/config';
-import { ConfigurationError } from '../src/domain/errors';
+import { problemsOf } from './helpers/config';
 
 const SECRET = 'k'.repeat(32);
 
@@ -8,16 +8,6 @@ const valid = {
   AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-1.5=img15, gpt-image-2',
   ImagesStorage: 'UseDevelopmentStorage=true',
 };
-
-function problemsOf(env: Record<string, string | undefined>): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error: unknown) {
-    if (error instanceof ConfigurationError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected the configuration to be refused');
-}
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
