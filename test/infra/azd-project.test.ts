@@ -23,6 +23,11 @@ describe('azure.yaml', () => {
     expect(readInfra('modules/function-app.bicep')).toContain("'azd-service-name': 'api'");
   });
 
+  it('asks for an azd that passes AZURE_OPENAI_EXTRA_BACKENDS to an array parameter and reads remoteBuild', () => {
+    // Azure/azure-dev#6694 (1.23.4) parses the text of an array parameter as JSON; #6748 (1.23.5) added remoteBuild.
+    expect(azureYaml).toMatch(/\nrequiredVersions:\n {2}azd: ">= 1\.23\.5"\n/);
+  });
+
   it('runs hook scripts that exist, for both shells', () => {
     const runs = [...azureYaml.matchAll(/\n\s+run: (.+)/g)].map((match) => match[1] ?? '');
     expect(runs.sort()).toEqual([
@@ -126,6 +131,16 @@ describe('write-local-settings.mjs (postprovision)', () => {
       expect(read.length).toBeGreaterThan(5);
       expect(read.filter((name) => !(name in template.outputs))).toEqual([]);
     });
+  });
+
+  it('carries the extra backends over, for your own login to reach them as the app does', () => {
+    const backends = JSON.stringify([{ endpoint: 'https://oai-abc-swedencentral.openai.azure.com/', deployment: 'gpt-image-2', model: 'gpt-image-2', auth: 'managed-identity', weight: 2 }]);
+    expect(run({ ...provisioned, AZURE_OPENAI_BACKENDS: backends }).status).toBe(0);
+    const config = loadConfig(values(join(dir, 'local.settings.json')));
+    expect(config.openai.backends.map((backend) => [backend.endpoint, backend.auth.mode, backend.weight])).toEqual([
+      ['https://oai-abc.openai.azure.com', 'managed-identity', 1],
+      ['https://oai-abc-swedencentral.openai.azure.com', 'managed-identity', 2],
+    ]);
   });
 
   it('fails when provisioning outputs are missing', () => {

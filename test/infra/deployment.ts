@@ -98,9 +98,15 @@ export class Deployment {
     });
   }
 
-  /** A resource id below the resource group, token written `<token>`: e.g. Microsoft.Storage/storageAccounts/stimg<token>. */
+  /**
+   * A resource id below the deployment's resource group, token written `<token>`: e.g.
+   * Microsoft.Storage/storageAccounts/stimg<token>. An id elsewhere (an extra backend's account in
+   * another resource group or subscription) stays whole.
+   */
   relative(resourceId: string): string {
-    return resourceId.replace(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\//, '').split(this.resourceToken).join('<token>');
+    const group = this.only('Microsoft.ManagedIdentity/userAssignedIdentities').id.replace(/\/providers\/.*$/, '');
+    const below = resourceId.toLowerCase().startsWith(`${group.toLowerCase()}/providers/`) ? resourceId.slice(group.length + '/providers/'.length) : resourceId;
+    return below.split(this.resourceToken).join('<token>');
   }
 
   private principalNames(): Map<string, string> {
