@@ -1,14 +1,13 @@
 // `azd up` for imagegen-functions: a Flex Consumption Function App running as one user-assigned
 // identity, two key-less storage accounts (Functions host + deployment package; the app's images),
 // Azure OpenAI with an image model deployment (or an existing endpoint) and the extra backends the
-// app spreads its load over, Key Vault (the job-token secret, and the API key in key mode),
+// app spreads its load over, Key Vault (the generated secrets, and the API key in key mode),
 // Application Insights with Entra-only ingestion, and the Event Grid system topic on the images
-// account. The job-token secret is created once, after provisioning, by
-// infra/hooks/ensure-job-token-secret.sh; the Event Grid subscription after deploy by
-// infra/hooks/postdeploy.sh.
+// account. The job-token and callback signing secrets are created once, after provisioning, by
+// infra/hooks/ensure-secrets.sh; the Event Grid subscription after deploy by infra/hooks/postdeploy.sh.
 //
-// Names the code relies on (containers, queue, the inbox function) are defined once below and
-// checked against the code by test/infra.
+// Names the code relies on (containers, queues, the inbox function, the secrets) are defined once
+// below and checked against the code by test/infra.
 
 targetScope = 'subscription'
 
@@ -147,10 +146,11 @@ var appContainers = [storageNames.images, storageNames.inbox, storageNames.outpu
 // The Event Grid-sourced blob trigger on the inbox container; postdeploy.sh subscribes its webhook.
 var inboxFunctionName = 'inbox-edit'
 var eventSubscriptionName = 'inboxblobcreated'
-// The Key Vault secrets behind the app's Key Vault references: ensure-job-token-secret.sh creates
-// the job-token secret after provisioning; the deployment stores the API key (key mode).
+// The Key Vault secrets behind the app's Key Vault references: ensure-secrets.sh creates the
+// job-token and callback signing secrets after provisioning; the deployment stores the API key (key mode).
 var secretNames = {
   jobToken: 'job-token-secret'
+  callbackSigning: 'callback-signing-secret'
   openAiApiKey: 'azure-openai-api-key'
 }
 
@@ -259,9 +259,9 @@ var developer principal = {
 }
 // Data access for local runs (never the Functions host's own storage).
 var appAndDeveloper = hasPrincipal ? [app, developer] : [app]
-// The app reads its secrets through Key Vault references. The deployer creates the job-token secret
-// in the postprovision hook and rotates it: Secrets Officer, as no built-in role writes secrets
-// without reading them.
+// The app reads its secrets through Key Vault references. The deployer creates the generated
+// secrets in the postprovision hook and rotates them: Secrets Officer, as no built-in role writes
+// secrets without reading them.
 var keyVaultGrants roleGrant[] = concat(
   [{ principal: app, roleDefinitionId: roles['Key Vault Secrets User'] }],
   hasPrincipal ? [{ principal: developer, roleDefinitionId: roles['Key Vault Secrets Officer'] }] : []
@@ -419,6 +419,7 @@ var baseAppSettings = {
   AZURE_OPENAI_AUTH: openAiAuth
   AZURE_OPENAI_BACKENDS: openAiBackendsSetting
   JOB_TOKEN_SECRET: keyVaultReference(keyVault.outputs.vaultUri, secretNames.jobToken)
+  CALLBACK_SIGNING_SECRET: keyVaultReference(keyVault.outputs.vaultUri, secretNames.callbackSigning)
   USAGE_TABLE: storageNames.usageTable
   CALLER_AUTH: callerAuth
   BUDGETS: budgets
@@ -464,6 +465,8 @@ output INBOX_CONTAINER string = storageNames.inbox
 output OUTPUTS_CONTAINER string = storageNames.outputs
 output JOBS_CONTAINER string = storageNames.jobs
 output JOBS_QUEUE string = storageNames.jobsQueue
+output CALLBACKS_QUEUE string = storageNames.callbacksQueue
+output USAGE_QUEUE string = storageNames.usageQueue
 output INBOX_FUNCTION_NAME string = inboxFunctionName
 output EVENTGRID_SYSTEM_TOPIC_ID string = eventGrid.outputs.id
 output EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
@@ -478,3 +481,4 @@ output USAGE_TABLE string = storageNames.usageTable
 output AZURE_CALLER_AUTH string = callerAuth
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output JOB_TOKEN_SECRET_NAME string = secretNames.jobToken
+output CALLBACK_SIGNING_SECRET_NAME string = secretNames.callbackSigning

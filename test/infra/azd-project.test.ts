@@ -31,8 +31,8 @@ describe('azure.yaml', () => {
   it('runs hook scripts that exist, for both shells', () => {
     const runs = [...azureYaml.matchAll(/\n\s+run: (.+)/g)].map((match) => match[1] ?? '');
     expect(runs.sort()).toEqual([
-      './infra/hooks/ensure-job-token-secret.ps1',
-      './infra/hooks/ensure-job-token-secret.sh',
+      './infra/hooks/ensure-secrets.ps1',
+      './infra/hooks/ensure-secrets.sh',
       './infra/hooks/postdeploy.ps1',
       './infra/hooks/postdeploy.sh',
       'node infra/hooks/package-app.mjs',
@@ -45,7 +45,7 @@ describe('azure.yaml', () => {
     expect(azureYaml).toMatch(/postdeploy:[\s\S]*windows:\n {6}shell: pwsh\n {6}run: \.\/infra\/hooks\/postdeploy\.ps1/);
   });
 
-  it('makes the job-token secret after provisioning and before deploy, then the local settings, stopping at a failure', () => {
+  it('makes the generated secrets after provisioning and before deploy, then the local settings, stopping at a failure', () => {
     // In `azd up`, azd runs the postprovision hooks after every provisioning step and before the
     // predeploy hooks and deploy (cli/azd/internal/cmd/up_graph.go in Azure/azure-dev); the hooks of
     // one event run in the order listed, and the first failure stops the command unless
@@ -53,7 +53,7 @@ describe('azure.yaml', () => {
     const postprovision = /\n {2}postprovision:\n([\s\S]*?)\n {2}\S/.exec(azureYaml)?.[1] ?? '';
     const hooks = postprovision.split(/\n {4}- /).slice(1);
     expect(hooks.map((hook) => [...hook.matchAll(/(posix|windows):\n {8}shell: (\w+)\n {8}run: (.+)/g)].map((match) => match.slice(1).join(' ')))).toEqual([
-      ['posix sh ./infra/hooks/ensure-job-token-secret.sh', 'windows pwsh ./infra/hooks/ensure-job-token-secret.ps1'],
+      ['posix sh ./infra/hooks/ensure-secrets.sh', 'windows pwsh ./infra/hooks/ensure-secrets.ps1'],
       ['posix sh node infra/hooks/write-local-settings.mjs', 'windows pwsh node infra/hooks/write-local-settings.mjs'],
     ]);
     expect(postprovision).not.toMatch(/continueOnError: true/);
@@ -85,6 +85,8 @@ describe('write-local-settings.mjs (postprovision)', () => {
     OUTPUTS_CONTAINER: 'outputs',
     JOBS_CONTAINER: 'jobs',
     JOBS_QUEUE: 'image-jobs',
+    CALLBACKS_QUEUE: 'image-callbacks',
+    USAGE_QUEUE: 'usage-retry',
     AZURE_OPENAI_ENDPOINT: 'https://oai-abc.openai.azure.com/',
     AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-2=gpt-image-2',
     AZURE_OPENAI_DEFAULT_MODEL: 'gpt-image-2',
@@ -141,6 +143,7 @@ describe('write-local-settings.mjs (postprovision)', () => {
       ['https://oai-abc.openai.azure.com', 'managed-identity', 1],
       ['https://oai-abc-swedencentral.openai.azure.com', 'managed-identity', 2],
     ]);
+    expect(config.storage.queues).toEqual({ jobs: 'image-jobs', callbacks: 'image-callbacks', usage: 'usage-retry' });
   });
 
   it('fails when provisioning outputs are missing', () => {

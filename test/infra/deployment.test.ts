@@ -215,6 +215,8 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       expect(config.usage.table).toBe('usage');
       expect(config.openai.auth.mode).toBe(KEY_MODES.includes(name) ? 'key' : 'managed-identity');
       expect(config.jobs.tokenSecrets).toHaveLength(1);
+      // In Azure, callbacks and trigger subscriptions answer 501 without it.
+      expect(config.callbacks.signingSecret.kind).toBe('configured');
     });
 
     it('points the app at the Azure OpenAI account it creates, or at the existing endpoint, with the model deployed', () => {
@@ -301,16 +303,24 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       expect(settings['AZURE_OPENAI_API_KEY']).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault}.vault.azure.net/secrets/${secretName}/)`);
     });
 
-    it.each(ALL)('hands JOB_TOKEN_SECRET over as a reference to the latest version of the job-token secret, which it never writes (%s)', (name) => {
+    it.each(ALL)('hands JOB_TOKEN_SECRET and CALLBACK_SIGNING_SECRET over as references to the latest versions of the secrets the hook makes, which it never writes (%s)', (name) => {
       const deployed = deployment(name);
       const vault = deployed.only('Microsoft.KeyVault/vaults');
       const outputs = deployed.outputs();
+      const written = deployed.resources('Microsoft.KeyVault/vaults/secrets').map((secret) => secret.name);
 
-      // No version: a rotated secret is picked up without a deployment.
-      expect(deployed.appSettings()['JOB_TOKEN_SECRET']).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault.name}.vault.azure.net/secrets/job-token-secret/)`);
-      // The postprovision hook creates it once; a secret resource here would write a new version on every `azd provision`.
-      expect(deployed.resources('Microsoft.KeyVault/vaults/secrets').map((secret) => secret.name)).not.toContain(`${vault.name}/job-token-secret`);
-      expect(outputs).toMatchObject({ AZURE_KEY_VAULT_NAME: vault.name, JOB_TOKEN_SECRET_NAME: 'job-token-secret' });
+      for (const [setting, secret, output] of [
+        ['JOB_TOKEN_SECRET', 'job-token-secret', 'JOB_TOKEN_SECRET_NAME'],
+        ['CALLBACK_SIGNING_SECRET', 'callback-signing-secret', 'CALLBACK_SIGNING_SECRET_NAME'],
+      ] as const) {
+        // No version: a rotated secret is picked up without a deployment.
+        expect(deployed.appSettings()[setting]).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault.name}.vault.azure.net/secrets/${secret}/)`);
+        // The postprovision hook creates it once; a secret resource here would write a new version on every `azd provision`.
+        expect(written).not.toContain(`${vault.name}/${secret}`);
+        // What the hook is told to make.
+        expect(outputs[output]).toBe(secret);
+      }
+      expect(outputs).toMatchObject({ AZURE_KEY_VAULT_NAME: vault.name });
       // The platform resolves references with the app's identity, which has no system-assigned twin.
       expect(deployed.only('Microsoft.Web/sites').properties?.['keyVaultReferenceIdentity']).toBe(deployed.only('Microsoft.ManagedIdentity/userAssignedIdentities').id);
     });
