@@ -26,6 +26,7 @@ describe('azure.yaml', () => {
   it('asks for an azd that passes AZURE_OPENAI_EXTRA_BACKENDS to an array parameter and reads remoteBuild', () => {
     // Azure/azure-dev#6694 (1.23.4) parses the text of an array parameter as JSON; #6748 (1.23.5) added remoteBuild.
     expect(azureYaml).toMatch(/\nrequiredVersions:\n {2}azd: ">= 1\.23\.5"\n/);
+    expect(deployDoc).toContain('1.23.5 or later');
   });
 
   it('runs hook scripts that exist, for both shells', () => {
