@@ -1,17 +1,17 @@
 // `azd up` for imagegen-functions: a Flex Consumption Function App running as one user-assigned
 // identity, two key-less storage accounts (Functions host + deployment package; the app's images),
-// Azure OpenAI with an image model deployment (or an existing endpoint), Key Vault (the job-token
-// secret, and the API key in key mode), Application Insights with Entra-only ingestion, and the
-// Event Grid system topic on the images account. The job-token secret is created once, after
-// provisioning, by infra/hooks/ensure-job-token-secret.sh; the Event Grid subscription after deploy
-// by infra/hooks/postdeploy.sh.
+// Azure OpenAI with an image model deployment (or an existing endpoint) and the extra backends the
+// app spreads its load over, Key Vault (the generated secrets, and the API key in key mode),
+// Application Insights with Entra-only ingestion, and the Event Grid system topic on the images
+// account. The job-token and callback signing secrets are created once, after provisioning, by
+// infra/hooks/ensure-secrets.sh; the Event Grid subscription after deploy by infra/hooks/postdeploy.sh.
 //
-// Names the code relies on (containers, queue, the inbox function) are defined once below and
-// checked against the code by test/infra.
+// Names the code relies on (containers, queues, the inbox function, the secrets) are defined once
+// below and checked against the code by test/infra.
 
 targetScope = 'subscription'
 
-import { principal, roleGrant } from 'types.bicep'
+import { openAiDeployment, openAiExtraBackend, principal, roleGrant } from 'types.bicep'
 
 @minLength(1)
 @maxLength(64)
@@ -79,6 +79,8 @@ param openAiApiKey string = ''
 @description('Region of the Azure OpenAI account: image models are offered in fewer regions than Functions.')
 param openAiLocation string = location
 
+// A plain string with allowed values (not the imageModel type): azd reads a parameter's type to
+// prompt for it and to parse what it is given, and a $ref has none.
 @allowed(['gpt-image-2', 'gpt-image-1.5', 'gpt-image-1', 'gpt-image-1-mini'])
 @description('The image model to deploy (or that the existing endpoint serves).')
 param openAiModelName string = 'gpt-image-2'
@@ -95,6 +97,9 @@ param openAiDeploymentSkuName string = 'GlobalStandard'
 @minValue(1)
 @description('Deployment capacity (quota units for the model).')
 param openAiDeploymentCapacity int = 1
+
+@description('More deployments the app spreads its load over (AZURE_OPENAI_EXTRA_BACKENDS; README, "Several deployments per model"): existing ones in any resource group or subscription, whose accounts give the app\'s identity its role, or new ones in the account created here or in new accounts in other regions. The app reaches each with its managed identity.')
+param openAiExtraBackends openAiExtraBackend[] = []
 
 @description('Most instances the Function App scales out to (Flex Consumption allows 1 to 1000).')
 @minValue(1)
@@ -141,10 +146,11 @@ var appContainers = [storageNames.images, storageNames.inbox, storageNames.outpu
 // The Event Grid-sourced blob trigger on the inbox container; postdeploy.sh subscribes its webhook.
 var inboxFunctionName = 'inbox-edit'
 var eventSubscriptionName = 'inboxblobcreated'
-// The Key Vault secrets behind the app's Key Vault references: ensure-job-token-secret.sh creates
-// the job-token secret after provisioning; the deployment stores the API key (key mode).
+// The Key Vault secrets behind the app's Key Vault references: ensure-secrets.sh creates the
+// job-token and callback signing secrets after provisioning; the deployment stores the API key (key mode).
 var secretNames = {
   jobToken: 'job-token-secret'
+  callbackSigning: 'callback-signing-secret'
   openAiApiKey: 'azure-openai-api-key'
 }
 
@@ -162,6 +168,49 @@ var keyMode = openAiAuth == 'key'
 var deploymentName = empty(openAiDeploymentName) ? openAiModelName : openAiDeploymentName
 var modelVersion = empty(openAiModelVersion) ? modelVersions[openAiModelName] : openAiModelVersion
 var hasPrincipal = !empty(principalId)
+
+// The extra backends: where each lives (an existing account; the account created here, for a new
+// one without a region of its own; a new account in its region) and the deployment a new one makes.
+var extraBackendHomes = [
+  for (backend, i) in openAiExtraBackends: backend.kind == 'existing'
+    ? 'existing'
+    : createOpenAi && contains(['', openAiLocation], backend.?location ?? '')
+        ? 'main'
+        : empty(backend.?location ?? '')
+            ? fail('AZURE_OPENAI_EXTRA_BACKENDS[${i}] is a new deployment without a location, and there is no Azure OpenAI account created here to put it in (AZURE_OPENAI_EXISTING_ENDPOINT is set): give it a "location", the region of a new account for it.')
+            : 'regional'
+]
+var extraDeployments = [
+  for backend in openAiExtraBackends: {
+    name: backend.?deployment ?? backend.model
+    model: backend.model
+    version: backend.?version ?? modelVersions[backend.model]
+    sku: backend.?sku ?? 'GlobalStandard'
+    capacity: backend.?capacity ?? 1
+  }
+]
+// Each deployment once: two entries for one deployment would create it twice, or make the app count it twice.
+var extraDeploymentKeys = [
+  for (backend, i) in openAiExtraBackends: extraBackendHomes[i] == 'existing'
+    ? '${toLower(backend.?accountId ?? '')}/${backend.?deployment ?? ''}'
+    : '${extraBackendHomes[i] == 'main' ? 'main' : backend.?location ?? ''}/${extraDeployments[i].name}'
+]
+var deploymentKeys = concat(createOpenAi ? ['main/${deploymentName}'] : [], extraDeploymentKeys)
+var uniqueExtraDeployments = length(union(deploymentKeys, [])) == length(deploymentKeys)
+  ? extraDeployments
+  : fail('AZURE_OPENAI_EXTRA_BACKENDS lists a deployment twice, or one that AZURE_OPENAI_DEPLOYMENT_NAME already names in the same account: give each new one its own "deployment" name.')
+var mainAccountDeployments openAiDeployment[] = concat(
+  [
+    {
+      name: deploymentName
+      model: openAiModelName
+      version: modelVersion
+      sku: openAiDeploymentSkuName
+      capacity: openAiDeploymentCapacity
+    }
+  ],
+  map(filter(range(0, length(openAiExtraBackends)), i => extraBackendHomes[i] == 'main'), i => uniqueExtraDeployments[i])
+)
 // Sign-in headers are trusted only where App Service Authentication sets them: no registration, no trust.
 var signInMessage = 'AZURE_CALLER_AUTH is ${callerAuth}, which needs the app registration callers sign in to: create it (docs/deploy.md, "Sign in for callers"), run `azd env set AZURE_AUTH_CLIENT_ID <client id>`, then `azd provision` again.'
 var signInClientId = callerAuth != 'key' && empty(authClientId) ? fail(signInMessage) : authClientId
@@ -210,9 +259,9 @@ var developer principal = {
 }
 // Data access for local runs (never the Functions host's own storage).
 var appAndDeveloper = hasPrincipal ? [app, developer] : [app]
-// The app reads its secrets through Key Vault references. The deployer creates the job-token secret
-// in the postprovision hook and rotates it: Secrets Officer, as no built-in role writes secrets
-// without reading them.
+// The app reads its secrets through Key Vault references. The deployer creates the generated
+// secrets in the postprovision hook and rotates them: Secrets Officer, as no built-in role writes
+// secrets without reading them.
 var keyVaultGrants roleGrant[] = concat(
   [{ principal: app, roleDefinitionId: roles['Key Vault Secrets User'] }],
   hasPrincipal ? [{ principal: developer, roleDefinitionId: roles['Key Vault Secrets Officer'] }] : []
@@ -282,11 +331,21 @@ module openAi 'modules/openai.bicep' = if (createOpenAi) {
     location: openAiLocation
     tags: tags
     disableLocalAuth: !keyMode
-    deploymentName: deploymentName
-    modelName: openAiModelName
-    modelVersion: modelVersion
-    skuName: openAiDeploymentSkuName
-    capacity: openAiDeploymentCapacity
+    deployments: mainAccountDeployments
+    principals: appAndDeveloper
+    roleDefinitionIds: [roles['Cognitive Services OpenAI User']]
+  }
+}
+
+module openAiExtras 'modules/openai-backends.bicep' = if (!empty(openAiExtraBackends)) {
+  name: 'openai-backends'
+  params: {
+    backends: openAiExtraBackends
+    homes: extraBackendHomes
+    newDeployments: uniqueExtraDeployments
+    resourceGroupName: rg.name
+    accountNamePrefix: openAiName
+    tags: tags
     principals: appAndDeveloper
     roleDefinitionIds: [roles['Cognitive Services OpenAI User']]
   }
@@ -321,6 +380,8 @@ module eventGrid 'modules/event-grid.bicep' = {
 }
 
 var resolvedOpenAiEndpoint = createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint
+// JSON, as the app reads it; empty (no extra backend) when there is none.
+var openAiBackendsSetting = empty(openAiExtraBackends) ? '' : string(openAiExtras!.outputs.backends)
 
 // An app setting the platform fills from Key Vault with the app's identity (keyVaultReferenceIdentity
 // in modules/function-app.bicep). No version, so it follows the secret's latest one; it ends with a
@@ -356,7 +417,9 @@ var baseAppSettings = {
   AZURE_OPENAI_DEPLOYMENTS: '${openAiModelName}=${deploymentName}'
   AZURE_OPENAI_DEFAULT_MODEL: openAiModelName
   AZURE_OPENAI_AUTH: openAiAuth
+  AZURE_OPENAI_BACKENDS: openAiBackendsSetting
   JOB_TOKEN_SECRET: keyVaultReference(keyVault.outputs.vaultUri, secretNames.jobToken)
+  CALLBACK_SIGNING_SECRET: keyVaultReference(keyVault.outputs.vaultUri, secretNames.callbackSigning)
   USAGE_TABLE: storageNames.usageTable
   CALLER_AUTH: callerAuth
   BUDGETS: budgets
@@ -402,6 +465,8 @@ output INBOX_CONTAINER string = storageNames.inbox
 output OUTPUTS_CONTAINER string = storageNames.outputs
 output JOBS_CONTAINER string = storageNames.jobs
 output JOBS_QUEUE string = storageNames.jobsQueue
+output CALLBACKS_QUEUE string = storageNames.callbacksQueue
+output USAGE_QUEUE string = storageNames.usageQueue
 output INBOX_FUNCTION_NAME string = inboxFunctionName
 output EVENTGRID_SYSTEM_TOPIC_ID string = eventGrid.outputs.id
 output EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
@@ -411,7 +476,9 @@ output AZURE_OPENAI_ENDPOINT string = resolvedOpenAiEndpoint
 output AZURE_OPENAI_DEPLOYMENTS string = '${openAiModelName}=${deploymentName}'
 output AZURE_OPENAI_DEFAULT_MODEL string = openAiModelName
 output AZURE_OPENAI_AUTH string = openAiAuth
+output AZURE_OPENAI_BACKENDS string = openAiBackendsSetting
 output USAGE_TABLE string = storageNames.usageTable
 output AZURE_CALLER_AUTH string = callerAuth
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output JOB_TOKEN_SECRET_NAME string = secretNames.jobToken
+output CALLBACK_SIGNING_SECRET_NAME string = secretNames.callbackSigning

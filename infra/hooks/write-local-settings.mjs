@@ -1,8 +1,9 @@
 // @ts-check
 // azd `postprovision` hook: writes local.settings.json so `npm start` (or `func start`) runs the app
-// on this machine against what was just provisioned: the images storage account and Azure OpenAI,
-// reached with your own Azure login (az login / VS Code / azd), which provisioning granted the same
-// data roles as the app's identity. No key or secret is written, in any auth mode.
+// on this machine against what was just provisioned: the images storage account and Azure OpenAI
+// (with its extra backends), reached with your own Azure login (az login / VS Code / azd), which
+// provisioning granted the same data roles as the app's identity. No key or secret is written, in
+// any auth mode.
 //
 // The Functions host's own storage stays local (Azurite, `UseDevelopmentStorage=true`): your
 // machine should not take leases or write keys in the deployed app's host account.
@@ -32,12 +33,17 @@ const fromEnvironment = {
   OUTPUTS_CONTAINER: 'OUTPUTS_CONTAINER',
   JOBS_CONTAINER: 'JOBS_CONTAINER',
   JOBS_QUEUE: 'JOBS_QUEUE',
+  CALLBACKS_QUEUE: 'CALLBACKS_QUEUE',
+  USAGE_QUEUE: 'USAGE_QUEUE',
   AZURE_OPENAI_ENDPOINT: 'AZURE_OPENAI_ENDPOINT',
   AZURE_OPENAI_DEPLOYMENTS: 'AZURE_OPENAI_DEPLOYMENTS',
   AZURE_OPENAI_DEFAULT_MODEL: 'AZURE_OPENAI_DEFAULT_MODEL',
+  AZURE_OPENAI_BACKENDS: 'AZURE_OPENAI_BACKENDS',
 };
+/** Outputs that are empty when the deployment has none of the thing: the extra backends. */
+const mayBeEmpty = new Set(['AZURE_OPENAI_BACKENDS']);
 
-const missing = Object.values(fromEnvironment).filter((name) => !process.env[name]);
+const missing = Object.values(fromEnvironment).filter((name) => !process.env[name] && !mayBeEmpty.has(name));
 if (missing.length > 0) {
   console.error(`write-local-settings: ${missing.join(', ')} not set; these are Bicep outputs azd passes to hooks after provisioning.`);
   process.exit(1);
@@ -50,7 +56,9 @@ const values = {
   // Token auth with your login even when the deployed app uses a key: the key stays in Key Vault.
   AZURE_OPENAI_AUTH: 'managed-identity',
 };
-for (const [setting, variable] of Object.entries(fromEnvironment)) values[setting] = process.env[variable] ?? '';
+for (const [setting, variable] of Object.entries(fromEnvironment)) {
+  if (process.env[variable]) values[setting] = process.env[variable];
+}
 
 const content = `${JSON.stringify({ IsEncrypted: false, GeneratedBy: GENERATED_BY, Values: values }, null, 2)}\n`;
 

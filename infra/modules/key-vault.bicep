@@ -1,9 +1,10 @@
-// The app's Key Vault, in RBAC mode, in every auth mode. It holds the job-token secret, which the
-// postprovision hook creates once (infra/hooks/ensure-job-token-secret.sh): a deployment would
-// write a new version on every `azd provision`, and ARM cannot create a secret only when it is
-// missing. In key mode it also holds the Azure OpenAI API key; that key never passes through a
-// parameter or an output when this deployment created the account: it is read here with listKeys().
-// The app reads both through Key Vault references resolved with its user-assigned identity.
+// The app's Key Vault, in RBAC mode, in every auth mode. It holds the job-token and callback
+// signing secrets, which the postprovision hook creates once (infra/hooks/ensure-secrets.sh): a
+// deployment would write a new version on every `azd provision`, and ARM cannot create a secret
+// only when it is missing. In key mode it also holds the Azure OpenAI API key; that key never passes
+// through a parameter or an output when this deployment created the account: it is read here with
+// listKeys(). The app reads them all through Key Vault references resolved with its user-assigned
+// identity.
 
 import { roleGrant, stringMap } from '../types.bicep'
 

@@ -1,7 +1,7 @@
-// An Azure OpenAI account with a custom subdomain (required for Entra ID tokens) and one image model
-// deployment. Key auth stays off unless the app is deployed in key mode.
+// An Azure OpenAI account with a custom subdomain (required for Entra ID tokens) and its image model
+// deployments. Key auth stays off unless the app is deployed in key mode.
 
-import { principal, stringMap } from '../types.bicep'
+import { openAiDeployment, principal, stringMap } from '../types.bicep'
 
 param name string
 param location string
@@ -9,11 +9,8 @@ param tags stringMap = {}
 
 param disableLocalAuth bool
 
-param deploymentName string
-param modelName string
-param modelVersion string
-param skuName string
-param capacity int
+@description('The deployments to create, the first being the one the app calls by default.')
+param deployments openAiDeployment[]
 
 @description('Who gets the roles.')
 param principals principal[] = []
@@ -34,21 +31,25 @@ resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   }
 }
 
-resource deployment 'Microsoft.CognitiveServices/accounts/deployments@2024-10-01' = {
-  parent: account
-  name: deploymentName
-  sku: {
-    name: skuName
-    capacity: capacity
-  }
-  properties: {
-    model: {
-      format: 'OpenAI'
-      name: modelName
-      version: modelVersion
+// One at a time: Azure OpenAI refuses concurrent changes to the deployments of one account.
+@batchSize(1)
+resource modelDeployments 'Microsoft.CognitiveServices/accounts/deployments@2024-10-01' = [
+  for deployment in deployments: {
+    parent: account
+    name: deployment.name
+    sku: {
+      name: deployment.sku
+      capacity: deployment.capacity
+    }
+    properties: {
+      model: {
+        format: 'OpenAI'
+        name: deployment.model
+        version: deployment.version
+      }
     }
   }
-}
+]
 
 // One assignment per (principal, role); max(…, 1) keeps the division defined for an empty list.
 var roleCount = max(length(roleDefinitionIds), 1)
@@ -60,11 +61,13 @@ resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     properties: {
       principalId: principals[i / roleCount].principalId
       principalType: principals[i / roleCount].principalType
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds[i % roleCount])
+      roleDefinitionId: subscriptionResourceId(
+        'Microsoft.Authorization/roleDefinitions',
+        roleDefinitionIds[i % roleCount]
+      )
     }
   }
 ]
 
 output name string = account.name
 output endpoint string = account.properties.endpoint
-output deploymentName string = deployment.name

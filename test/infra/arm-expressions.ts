@@ -18,7 +18,7 @@ export interface RuntimeProperty {
   readonly path: readonly string[];
 }
 
-type Value = string | number | boolean | null | RuntimeReference | Value[];
+type Value = string | number | boolean | null | RuntimeReference | Value[] | { readonly [key: string]: Value };
 
 class RuntimeReference {
   constructor(
@@ -95,6 +95,7 @@ function unescapeBrackets(text: string): string {
 function resolve(value: Value): unknown {
   if (value instanceof RuntimeReference) return sampleRuntimeValue(value);
   if (Array.isArray(value)) return value.map(resolve);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, resolve(item)]));
   return value;
 }
 
@@ -226,6 +227,18 @@ function call(name: string, args: Value[], source: string): Value {
     }
     case 'guid':
       return sampleGuid(...args.map((arg) => text(arg, source)));
+    case 'createArray':
+      return args;
+    case 'createObject': {
+      const entries: [string, Value][] = [];
+      for (let i = 0; i < args.length; i += 2) entries.push([text(args[i] ?? '', source), args[i + 1] ?? null]);
+      return Object.fromEntries(entries);
+    }
+    case 'string': {
+      // ARM writes arrays and objects as compact JSON, and leaves a string as it is.
+      const value = resolve(args[0] ?? null);
+      return typeof value === 'string' ? value : JSON.stringify(value);
+    }
     default:
       throw new Error(`ARM function ${name}() is not evaluated by test/infra/arm-expressions.ts: ${source}`);
   }

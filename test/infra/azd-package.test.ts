@@ -81,14 +81,6 @@ function zipEntries(root: string): string[] {
   return walk(root);
 }
 
-/** The compiled function files in the zip. */
-function compiledFunctions(run: PackageRun): string[] {
-  return run.zipped
-    .filter((path) => /^dist\/src\/functions\/[^/]+\.js$/.test(path))
-    .map((path) => path.replace(/^dist\/src\/functions\//, ''))
-    .sort();
-}
-
 function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
@@ -96,6 +88,10 @@ function globToRegExp(glob: string): RegExp {
 describeWithTool('git', 'azd packaging the api service on a clean clone (azd order: restore, prepackage, npm run build, zip)', (git) => {
   let clone: string;
   let fresh: PackageRun;
+  // The functions src/functions registers (captured once: a module loaded before registers nothing again).
+  const sourceFunctions = captureAppFunctions()
+    .map((fn) => fn.name)
+    .sort();
 
   beforeAll(() => {
     clone = mkdtempSync(join(tmpdir(), 'azd-package-'));
@@ -116,33 +112,81 @@ describeWithTool('git', 'azd packaging the api service on a clean clone (azd ord
     expect(fresh.zipped).toContain('package.json');
   });
 
-  it('ships what the host runs: the functions compiled from the current source, host.json, package.json, production node_modules', () => {
-    const sources = readdirSync(join(PROJECT_ROOT, 'src', 'functions')).filter((name) => name.endsWith('.ts'));
-    expect(compiledFunctions(fresh)).toEqual(sources.map((name) => name.replace(/\.ts$/, '.js')).sort());
+  it('ships the bundle and nothing else: one script, its licences, host.json and a package.json without dependencies that points at it', () => {
+    expect([...fresh.zipped].sort()).toEqual(['functions.js', 'functions.js.LEGAL.txt', 'host.json', 'package.json']);
+    const manifest = JSON.parse(readFileSync(join(fresh.packageDir, 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect(manifest).toMatchObject({ main: 'functions.js', type: 'commonjs' });
+    expect(manifest['dependencies']).toBeUndefined();
+    expect(readFileSync(join(fresh.packageDir, 'host.json'), 'utf8')).toBe(readFileSync(join(PROJECT_ROOT, 'host.json'), 'utf8'));
+  });
 
-    const topLevel = [...new Set(fresh.zipped.map((path) => path.split('/')[0]))].sort();
-    expect(topLevel).toEqual(['dist', 'host.json', 'node_modules', 'package-lock.json', 'package.json']);
-    expect([...new Set(fresh.zipped.filter((path) => path.startsWith('dist/')).map((path) => path.split('/')[1]))]).toEqual(['src']);
-    expect(fresh.zipped.filter((path) => (path.startsWith('dist/') && path.endsWith('.map')) || path.endsWith('local.settings.json'))).toEqual([]);
-
-    const manifest = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-    for (const name of Object.keys(manifest.dependencies)) expect([name, existsSync(join(fresh.packageDir, 'node_modules', name))]).toEqual([name, true]);
-    for (const name of Object.keys(manifest.devDependencies)) expect([name, existsSync(join(fresh.packageDir, 'node_modules', name))]).toEqual([name, false]);
+  it('leaves the developer\'s `func start` on the compiled files: package.json `main` and .funcignore at the root are unchanged', () => {
+    const manifest = JSON.parse(readFileSync(join(clone, 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect(manifest['main']).toBe('dist/src/functions/*.js');
+    // azd's own build, after the hook, still compiles them.
+    expect(existsSync(join(clone, 'dist', 'src', 'functions', 'health-get.js'))).toBe(true);
+    expect(readFileSync(join(fresh.packageDir, '.funcignore'), 'utf8')).toBe(readFileSync(join(PROJECT_ROOT, '.funcignore'), 'utf8'));
   });
 
   it('loads on its own and registers the same functions as the source', () => {
     const packaged = loadFunctionApp(fresh.packageDir, (file) => jest.requireActual(file));
-    expect(packaged.files.every((file) => file.startsWith(fresh.packageDir))).toBe(true);
-    expect(packaged.functions.map((fn) => fn.name).sort()).toEqual(captureAppFunctions().map((fn) => fn.name).sort());
+    expect(packaged.files).toEqual([join(fresh.packageDir, 'functions.js')]);
+    expect(packaged.functions.map((fn) => fn.name).sort()).toEqual(sourceFunctions);
   });
 
-  it('leaves out what an older build left in dist/', () => {
-    const retired = join(clone, 'dist', 'src', 'functions', 'retired-function.js');
-    writeFileSync(retired, "require('@azure/functions').app.http('retired-function', { handler: async () => ({ status: 410 }) });\n");
+  it('loads in a plain Node process, away from any node_modules, given only the @azure/functions-core the worker provides', () => {
+    const away = mkdtempSync(join(tmpdir(), 'azd-package-alone-'));
+    try {
+      for (const file of fresh.zipped) cpSync(join(fresh.packageDir, file), join(away, 'wwwroot', file));
+      // What the worker provides, reduced to what @azure/functions calls while the app registers.
+      const core = join(away, 'worker', 'node_modules', '@azure', 'functions-core');
+      mkdirSync(core, { recursive: true });
+      writeFileSync(
+        join(core, 'index.js'),
+        [
+          'const registered = (globalThis.registeredFunctions = []);',
+          'const disposable = { dispose() {} };',
+          "exports.version = '4.x-test';",
+          'exports.setProgrammingModel = () => {};',
+          'exports.getProgrammingModel = () => undefined;',
+          'exports.registerFunction = (metadata) => (registered.push(metadata.name), disposable);',
+          'exports.registerHook = () => disposable;',
+          'exports.log = () => {};',
+        ].join('\n'),
+      );
+      const loaded = spawnSync(process.execPath, ['-e', "require(process.argv[1]); console.log(JSON.stringify(globalThis.registeredFunctions.sort()))", join(away, 'wwwroot', 'functions.js')], {
+        cwd: join(away, 'wwwroot'),
+        env: { PATH: process.env['PATH'] ?? '', NODE_PATH: join(away, 'worker', 'node_modules') },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(loaded.stderr).toBe('');
+      expect(sourceFunctions.length).toBeGreaterThan(10);
+      expect(JSON.parse(loaded.stdout) as string[]).toEqual(sourceFunctions);
+    } finally {
+      rmSync(away, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves out what an older package left in dist/azure-package', () => {
+    // The layout before the bundle: compiled files and production node_modules.
+    const stale = join(clone, serviceDist);
+    mkdirSync(join(stale, 'dist', 'src', 'functions'), { recursive: true });
+    writeFileSync(join(stale, 'dist', 'src', 'functions', 'retired-function.js'), "require('@azure/functions').app.http('retired-function', { handler: async () => ({ status: 410 }) });\n");
+    mkdirSync(join(stale, 'node_modules', 'left-over'), { recursive: true });
+    writeFileSync(join(stale, 'node_modules', 'left-over', 'index.js'), '');
 
     const again = azdPackage(clone);
 
-    expect(again.zipped.filter((path) => path.includes('retired-function'))).toEqual([]);
-    expect(compiledFunctions(again)).toEqual(compiledFunctions(fresh));
+    expect([...again.zipped].sort()).toEqual([...fresh.zipped].sort());
+  }, 600_000);
+
+  it('stops before anything is zipped when the source does not type-check: esbuild bundles it, azd\'s build (tsc) refuses it', () => {
+    writeFileSync(join(clone, 'src', 'type-error.ts'), "export const notANumber: number = 'text';\n");
+    try {
+      expect(() => azdPackage(clone)).toThrow(/npm run build failed[\s\S]*TS2322/);
+    } finally {
+      rmSync(join(clone, 'src', 'type-error.ts'));
+    }
   }, 600_000);
 });

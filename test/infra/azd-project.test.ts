@@ -23,11 +23,17 @@ describe('azure.yaml', () => {
     expect(readInfra('modules/function-app.bicep')).toContain("'azd-service-name': 'api'");
   });
 
+  it('asks for an azd that passes AZURE_OPENAI_EXTRA_BACKENDS to an array parameter and reads remoteBuild', () => {
+    // Azure/azure-dev#6694 (1.23.4) parses the text of an array parameter as JSON; #6748 (1.23.5) added remoteBuild.
+    expect(azureYaml).toMatch(/\nrequiredVersions:\n {2}azd: ">= 1\.23\.5"\n/);
+    expect(deployDoc).toContain('1.23.5 or later');
+  });
+
   it('runs hook scripts that exist, for both shells', () => {
     const runs = [...azureYaml.matchAll(/\n\s+run: (.+)/g)].map((match) => match[1] ?? '');
     expect(runs.sort()).toEqual([
-      './infra/hooks/ensure-job-token-secret.ps1',
-      './infra/hooks/ensure-job-token-secret.sh',
+      './infra/hooks/ensure-secrets.ps1',
+      './infra/hooks/ensure-secrets.sh',
       './infra/hooks/postdeploy.ps1',
       './infra/hooks/postdeploy.sh',
       'node infra/hooks/package-app.mjs',
@@ -40,7 +46,7 @@ describe('azure.yaml', () => {
     expect(azureYaml).toMatch(/postdeploy:[\s\S]*windows:\n {6}shell: pwsh\n {6}run: \.\/infra\/hooks\/postdeploy\.ps1/);
   });
 
-  it('makes the job-token secret after provisioning and before deploy, then the local settings, stopping at a failure', () => {
+  it('makes the generated secrets after provisioning and before deploy, then the local settings, stopping at a failure', () => {
     // In `azd up`, azd runs the postprovision hooks after every provisioning step and before the
     // predeploy hooks and deploy (cli/azd/internal/cmd/up_graph.go in Azure/azure-dev); the hooks of
     // one event run in the order listed, and the first failure stops the command unless
@@ -48,7 +54,7 @@ describe('azure.yaml', () => {
     const postprovision = /\n {2}postprovision:\n([\s\S]*?)\n {2}\S/.exec(azureYaml)?.[1] ?? '';
     const hooks = postprovision.split(/\n {4}- /).slice(1);
     expect(hooks.map((hook) => [...hook.matchAll(/(posix|windows):\n {8}shell: (\w+)\n {8}run: (.+)/g)].map((match) => match.slice(1).join(' ')))).toEqual([
-      ['posix sh ./infra/hooks/ensure-job-token-secret.sh', 'windows pwsh ./infra/hooks/ensure-job-token-secret.ps1'],
+      ['posix sh ./infra/hooks/ensure-secrets.sh', 'windows pwsh ./infra/hooks/ensure-secrets.ps1'],
       ['posix sh node infra/hooks/write-local-settings.mjs', 'windows pwsh node infra/hooks/write-local-settings.mjs'],
     ]);
     expect(postprovision).not.toMatch(/continueOnError: true/);
@@ -80,6 +86,8 @@ describe('write-local-settings.mjs (postprovision)', () => {
     OUTPUTS_CONTAINER: 'outputs',
     JOBS_CONTAINER: 'jobs',
     JOBS_QUEUE: 'image-jobs',
+    CALLBACKS_QUEUE: 'image-callbacks',
+    USAGE_QUEUE: 'usage-retry',
     AZURE_OPENAI_ENDPOINT: 'https://oai-abc.openai.azure.com/',
     AZURE_OPENAI_DEPLOYMENTS: 'gpt-image-2=gpt-image-2',
     AZURE_OPENAI_DEFAULT_MODEL: 'gpt-image-2',
@@ -126,6 +134,17 @@ describe('write-local-settings.mjs (postprovision)', () => {
       expect(read.length).toBeGreaterThan(5);
       expect(read.filter((name) => !(name in template.outputs))).toEqual([]);
     });
+  });
+
+  it('carries the extra backends over, for your own login to reach them as the app does', () => {
+    const backends = JSON.stringify([{ endpoint: 'https://oai-abc-swedencentral.openai.azure.com/', deployment: 'gpt-image-2', model: 'gpt-image-2', auth: 'managed-identity', weight: 2 }]);
+    expect(run({ ...provisioned, AZURE_OPENAI_BACKENDS: backends }).status).toBe(0);
+    const config = loadConfig(values(join(dir, 'local.settings.json')));
+    expect(config.openai.backends.map((backend) => [backend.endpoint, backend.auth.mode, backend.weight])).toEqual([
+      ['https://oai-abc.openai.azure.com', 'managed-identity', 1],
+      ['https://oai-abc-swedencentral.openai.azure.com', 'managed-identity', 2],
+    ]);
+    expect(config.storage.queues).toEqual({ jobs: 'image-jobs', callbacks: 'image-callbacks', usage: 'usage-retry' });
   });
 
   it('fails when provisioning outputs are missing', () => {

@@ -41,6 +41,8 @@ function runBicep(bicep: SystemTool, args: readonly string[]): Promise<BicepRun>
 export interface ArmTemplate {
   readonly parameters: Record<string, { type: string; defaultValue?: unknown; allowedValues?: unknown[]; minValue?: number; maxValue?: number; metadata?: Record<string, unknown> }>;
   readonly outputs: Record<string, { type: string; value: unknown }>;
+  /** The user-defined types (infra/types.bicep) the parameters refer to. */
+  readonly definitions?: Record<string, { type?: string; allowedValues?: unknown[] }>;
   readonly resources: Record<string, unknown>;
 }
 
@@ -111,16 +113,21 @@ export function azdEnvironment(overrides: Readonly<Record<string, string>> = {},
 const SUBSCRIPTION_ID = '4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f';
 const TENANT_ID = '0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a';
 
+/** A parameter value azd sends: text, a number, or for an array or object parameter the JSON it parsed. */
+export type ParameterValue = string | number | boolean | null | ParameterValue[] | { readonly [key: string]: ParameterValue };
+
 /**
  * The parameter values azd sends for infra/main.parameters.json, following its Bicep provider
  * (cli/azd/pkg/infra/provisioning/bicep/bicep_provider.go, loadParameters): `${NAME}` and
  * `${NAME=default}` are replaced from the environment (the default when the value is empty),
  * AZURE_PRINCIPAL_ID/TYPE from the signed-in principal; a string left empty because a variable is
- * unset is not sent at all (the template default applies); numbers are sent as numbers.
+ * unset is not sent at all (the template default applies); numbers are sent as numbers; the text
+ * of an array or object parameter is parsed as JSON, and text that is not JSON stops azd
+ * (Azure/azure-dev#6694, azd 1.23.4).
  */
-export function azdParameters(environment: AzdEnvironment, template: ArmTemplate): Record<string, string | number> {
+export function azdParameters(environment: AzdEnvironment, template: ArmTemplate): Record<string, ParameterValue> {
   const file = JSON.parse(readInfra('main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
-  const parameters: Record<string, string | number> = {};
+  const parameters: Record<string, ParameterValue> = {};
   for (const [name, { value }] of Object.entries(file.parameters)) {
     if (typeof value !== 'string') throw new Error(`main.parameters.json: ${name} is not a string; azd substitutes into strings`);
     let hasUnset = false;
@@ -133,21 +140,44 @@ export function azdParameters(environment: AzdEnvironment, template: ArmTemplate
     });
     if (substituted === '' && hasUnset) continue;
     const type = template.parameters[name]?.type;
-    parameters[name] = type === 'int' && /^-?\d+$/.test(substituted) ? Number(substituted) : substituted;
+    if (type === 'array' || type === 'object') {
+      try {
+        parameters[name] = JSON.parse(substituted) as ParameterValue;
+      } catch {
+        throw new Error(`azd stops: parameter '${name}' (${type}) is not valid JSON: '${substituted}'`);
+      }
+    } else {
+      parameters[name] = type === 'int' && /^-?\d+$/.test(substituted) ? Number(substituted) : substituted;
+    }
   }
   return parameters;
 }
 
 /** A .bicepparam file for main.bicep with these values. */
-function bicepparamFile(parameters: Readonly<Record<string, string | number>>, directory: string): string {
+function bicepparamFile(parameters: Readonly<Record<string, ParameterValue>>, directory: string): string {
   const using = relative(directory, MAIN_BICEP).split(sep).join('/');
-  const literal = (value: string | number) => (typeof value === 'number' ? String(value) : `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\$\{/g, '\\${')}'`);
-  return [`using '${using}'`, '', ...Object.entries(parameters).map(([name, value]) => `param ${name} = ${literal(value)}`), ''].join('\n');
+  return [`using '${using}'`, '', ...paramLines(parameters), ''].join('\n');
+}
+
+/** The `param` lines of a .bicepparam file; also what answers about it are cached under. */
+function paramLines(parameters: Readonly<Record<string, ParameterValue>>): string[] {
+  return Object.entries(parameters).map(([name, value]) => `param ${name} = ${bicepLiteral(value, '')}`);
+}
+
+/** A value written in Bicep: strings quoted and escaped, arrays and objects one item a line. */
+function bicepLiteral(value: ParameterValue, indent: string): string {
+  if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\$\{/g, '\\${')}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) return ['[', ...value.map((item) => `${inner}${bicepLiteral(item, inner)}`), `${indent}]`].join('\n');
+  // The linter wants a key that is an identifier unquoted.
+  const key = (name: string) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : bicepLiteral(name, inner));
+  return ['{', ...Object.entries(value).map(([name, item]) => `${inner}${key(name)}: ${bicepLiteral(item, inner)}`), `${indent}}`].join('\n');
 }
 
 /** `bicep build-params` of the parameter values: the diagnostics, and the parameters it produced when it succeeded. */
-export async function buildParams(bicep: SystemTool, parameters: Readonly<Record<string, string | number>>): Promise<BicepRun> {
-  return cached(bicep, ['build-params', parameters], () => withParamFile(parameters, (file) => runBicep(bicep, ['build-params', file, '--stdout'])));
+export async function buildParams(bicep: SystemTool, parameters: Readonly<Record<string, ParameterValue>>): Promise<BicepRun> {
+  return cached(bicep, ['build-params', paramLines(parameters)], () => withParamFile(parameters, (file) => runBicep(bicep, ['build-params', file, '--stdout'])));
 }
 
 /** The deployment `bicep snapshot` predicts: every resource with what is known before deploying, and the outputs. */
@@ -176,11 +206,11 @@ export type SnapshotResult = { readonly ok: true; readonly snapshot: DeploymentS
  * `bicep snapshot` of main.bicep for these parameter values, as azd would deploy it: at
  * subscription scope, in the environment's AZURE_LOCATION, for a sample subscription and tenant.
  */
-async function snapshot(bicep: SystemTool, parameters: Readonly<Record<string, string | number>>, location: string): Promise<SnapshotResult> {
-  return cached(bicep, ['snapshot', parameters, location], () => takeSnapshot(bicep, parameters, location));
+async function snapshot(bicep: SystemTool, parameters: Readonly<Record<string, ParameterValue>>, location: string): Promise<SnapshotResult> {
+  return cached(bicep, ['snapshot', paramLines(parameters), location], () => takeSnapshot(bicep, parameters, location));
 }
 
-function takeSnapshot(bicep: SystemTool, parameters: Readonly<Record<string, string | number>>, location: string): Promise<SnapshotResult> {
+function takeSnapshot(bicep: SystemTool, parameters: Readonly<Record<string, ParameterValue>>, location: string): Promise<SnapshotResult> {
   return withParamFile(parameters, async (file) => {
     const run = await runBicep(bicep, [
       'snapshot',
@@ -207,7 +237,7 @@ export async function snapshotFor(bicep: SystemTool, template: ArmTemplate, envi
   return snapshot(bicep, azdParameters(environment, template), environment.values['AZURE_LOCATION'] ?? '');
 }
 
-async function withParamFile<T>(parameters: Readonly<Record<string, string | number>>, use: (file: string) => Promise<T>): Promise<T> {
+async function withParamFile<T>(parameters: Readonly<Record<string, ParameterValue>>, use: (file: string) => Promise<T>): Promise<T> {
   const directory = await mkdtemp(join(tmpdir(), 'bicepparam-'));
   try {
     const file = join(directory, 'main.bicepparam');

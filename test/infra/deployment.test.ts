@@ -29,6 +29,16 @@ const HOST_OWNED = new Map<string, string>([
 const EXISTING_ENDPOINT = 'https://contoso-images.openai.azure.com';
 const EXISTING_KEY = 'sample-existing-endpoint-key-0123456789';
 
+/** An Azure OpenAI account of another team: another subscription, another resource group. */
+const SHARED_ACCOUNT_ID = '/subscriptions/9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d/resourceGroups/rg-shared-ai/providers/Microsoft.CognitiveServices/accounts/oai-shared-swc';
+/** `azd env set AZURE_OPENAI_EXTRA_BACKENDS '…'`: an existing deployment elsewhere, and a new one in a region of its own. */
+const TWO_EXTRA_BACKENDS = [
+  { kind: 'existing', accountId: SHARED_ACCOUNT_ID, deployment: 'img15', model: 'gpt-image-1.5', priority: 2, imagesPerMinute: 5 },
+  { kind: 'new', location: 'swedencentral', model: 'gpt-image-2', weight: 2 },
+];
+/** The same, and a new deployment in the account created here. */
+const THREE_EXTRA_BACKENDS = [...TWO_EXTRA_BACKENDS, { kind: 'new', model: 'gpt-image-1.5', deployment: 'img15-local', name: 'local-1.5' }];
+
 /** The parameter sets that change what is deployed. */
 const ENVIRONMENTS = {
   'managed identity, new Azure OpenAI (the defaults)': azdEnvironment(),
@@ -47,9 +57,19 @@ const ENVIRONMENTS = {
   }),
   // A pipeline signed in as a service principal; the AZURE_PRINCIPAL_TYPE someone set is ignored by azd.
   'a pipeline (service principal)': azdEnvironment({ AZURE_PRINCIPAL_TYPE: 'User' }, { id: '5c0a7e11-2b9d-4f3a-8c6e-1d2f3a4b5c6d', type: 'ServicePrincipal' }),
+  'managed identity, new Azure OpenAI, three extra backends': azdEnvironment({ AZURE_OPENAI_EXTRA_BACKENDS: JSON.stringify(THREE_EXTRA_BACKENDS) }),
+  'Key Vault key, existing endpoint, two extra backends': azdEnvironment({
+    AZURE_OPENAI_AUTH: 'key',
+    AZURE_OPENAI_EXISTING_ENDPOINT: EXISTING_ENDPOINT,
+    AZURE_OPENAI_EXISTING_API_KEY: EXISTING_KEY,
+    AZURE_OPENAI_MODEL: 'gpt-image-1.5',
+    AZURE_OPENAI_DEPLOYMENT_NAME: 'images',
+    AZURE_OPENAI_EXTRA_BACKENDS: JSON.stringify(TWO_EXTRA_BACKENDS),
+  }),
 } satisfies Record<string, AzdEnvironment>;
 type EnvironmentName = keyof typeof ENVIRONMENTS;
-const KEY_MODES: EnvironmentName[] = ['Key Vault key, new Azure OpenAI', 'Key Vault key, existing endpoint'];
+const KEY_MODES: EnvironmentName[] = ['Key Vault key, new Azure OpenAI', 'Key Vault key, existing endpoint', 'Key Vault key, existing endpoint, two extra backends'];
+const WITH_EXTRA_BACKENDS: EnvironmentName[] = ['managed identity, new Azure OpenAI, three extra backends', 'Key Vault key, existing endpoint, two extra backends'];
 const ALL = Object.keys(ENVIRONMENTS) as EnvironmentName[];
 
 describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infra/main.bicep)', (bicep) => {
@@ -122,6 +142,29 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       expect(sorted(deployment('managed identity, existing endpoint').roleGrants())).toEqual(sorted([...storageGrants, ...vaultGrants]));
     });
 
+    // The app calls every extra backend with its identity, and the developer runs the app locally against them.
+    const extraBackendGrants = [
+      ...appAndDeveloper('Cognitive Services OpenAI User', SHARED_ACCOUNT_ID),
+      ...appAndDeveloper('Cognitive Services OpenAI User', 'Microsoft.CognitiveServices/accounts/oai-<token>-swedencentral'),
+    ];
+
+    it('grants the OpenAI role on the account of each extra backend, in its own resource group and subscription, and on the new account in another region', () => {
+      expect(sorted(deployment('managed identity, new Azure OpenAI, three extra backends').roleGrants())).toEqual(
+        sorted([...storageGrants, ...openAiGrants, ...vaultGrants, ...extraBackendGrants]),
+      );
+      expect(sorted(deployment('Key Vault key, existing endpoint, two extra backends').roleGrants())).toEqual(sorted([...storageGrants, ...vaultGrants, ...extraBackendGrants]));
+    });
+
+    it('names the role of an assignment in another subscription by that subscription\'s definition', () => {
+      const elsewhere = deployment('managed identity, new Azure OpenAI, three extra backends')
+        .resources('Microsoft.Authorization/roleAssignments')
+        .filter((resource) => String(evaluate(resource.id)).startsWith(`${SHARED_ACCOUNT_ID}/providers/Microsoft.Authorization/roleAssignments/`));
+      expect(elsewhere.map((resource) => (evaluate(resource.properties) as { roleDefinitionId: string }).roleDefinitionId)).toEqual([
+        `/subscriptions/9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d/providers/Microsoft.Authorization/roleDefinitions/${BUILT_IN_ROLES['Cognitive Services OpenAI User']}`,
+        `/subscriptions/9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d/providers/Microsoft.Authorization/roleDefinitions/${BUILT_IN_ROLES['Cognitive Services OpenAI User']}`,
+      ]);
+    });
+
     it('gives a pipeline its data roles as the service principal azd signed in with, whatever AZURE_PRINCIPAL_TYPE says', () => {
       const grants = deployment('a pipeline (service principal)').roleGrants().filter((grant) => grant.principal === 'developer');
       expect(grants.length).toBeGreaterThan(0);
@@ -172,6 +215,8 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       expect(config.usage.table).toBe('usage');
       expect(config.openai.auth.mode).toBe(KEY_MODES.includes(name) ? 'key' : 'managed-identity');
       expect(config.jobs.tokenSecrets).toHaveLength(1);
+      // In Azure, callbacks and trigger subscriptions answer 501 without it.
+      expect(config.callbacks.signingSecret.kind).toBe('configured');
     });
 
     it('points the app at the Azure OpenAI account it creates, or at the existing endpoint, with the model deployed', () => {
@@ -186,6 +231,69 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       expect(deployment('managed identity, existing endpoint').resources('Microsoft.CognitiveServices/accounts')).toEqual([]);
     });
 
+    it('lists the extra backends in AZURE_OPENAI_BACKENDS as the app reads them: each one\'s endpoint, deployment, routing and the managed identity', () => {
+      const deployed = deployment('managed identity, new Azure OpenAI, three extra backends');
+      const main = `https://oai-${deployed.resourceToken}.openai.azure.com`;
+      const regional = `https://oai-${deployed.resourceToken}-swedencentral.openai.azure.com`;
+      const config = loadConfig(deployed.runtimeSettings());
+
+      expect(config.openai.backends).toEqual([
+        { name: `oai-${deployed.resourceToken}.openai.azure.com/gpt-image-2`, endpoint: main, deployment: 'gpt-image-2', model: 'gpt-image-2', auth: { mode: 'managed-identity' }, priority: 1, weight: 1 },
+        {
+          name: 'oai-shared-swc.openai.azure.com/img15',
+          endpoint: 'https://oai-shared-swc.openai.azure.com',
+          deployment: 'img15',
+          model: 'gpt-image-1.5',
+          auth: { mode: 'managed-identity' },
+          priority: 2,
+          weight: 1,
+          quota: { unit: 'images', perMinute: 5 },
+        },
+        { name: `oai-${deployed.resourceToken}-swedencentral.openai.azure.com/gpt-image-2`, endpoint: regional, deployment: 'gpt-image-2', model: 'gpt-image-2', auth: { mode: 'managed-identity' }, priority: 1, weight: 2 },
+        { name: 'local-1.5', endpoint: main, deployment: 'img15-local', model: 'gpt-image-1.5', auth: { mode: 'managed-identity' }, priority: 1, weight: 1 },
+      ]);
+      // The models the deployment serves, each by its first backend.
+      expect([...config.openai.deployments]).toEqual([
+        ['gpt-image-2', 'gpt-image-2'],
+        ['gpt-image-1.5', 'img15-local'],
+      ]);
+      // What azd stores, for write-local-settings.mjs.
+      expect(deployed.outputs()['AZURE_OPENAI_BACKENDS']).toBe(deployed.appSettings()['AZURE_OPENAI_BACKENDS']);
+    });
+
+    it('creates the new extra deployments: in the account created here, or in a new account of their region, key-less, each at its model\'s version', () => {
+      const deployed = deployment('managed identity, new Azure OpenAI, three extra backends');
+      const accounts = deployed.resources('Microsoft.CognitiveServices/accounts');
+      expect(accounts.map((account) => [account.name, account.location, account.properties?.['disableLocalAuth']])).toEqual([
+        [`oai-${deployed.resourceToken}`, 'eastus2', true],
+        [`oai-${deployed.resourceToken}-swedencentral`, 'swedencentral', true],
+      ]);
+      const deployments = deployed.resources('Microsoft.CognitiveServices/accounts/deployments');
+      expect(deployments.map((created) => [deployed.relative(created.id), created.properties?.['model'], created.sku])).toEqual([
+        ['Microsoft.CognitiveServices/accounts/oai-<token>/deployments/gpt-image-2', { format: 'OpenAI', name: 'gpt-image-2', version: '2026-04-21' }, { name: 'GlobalStandard', capacity: 1 }],
+        ['Microsoft.CognitiveServices/accounts/oai-<token>/deployments/img15-local', { format: 'OpenAI', name: 'gpt-image-1.5', version: '2025-12-16' }, { name: 'GlobalStandard', capacity: 1 }],
+        ['Microsoft.CognitiveServices/accounts/oai-<token>-swedencentral/deployments/gpt-image-2', { format: 'OpenAI', name: 'gpt-image-2', version: '2026-04-21' }, { name: 'GlobalStandard', capacity: 1 }],
+      ]);
+    });
+
+    it('calls the extra backends with the managed identity while the primary endpoint takes its key', () => {
+      const deployed = deployment('Key Vault key, existing endpoint, two extra backends');
+      const config = loadConfig(deployed.runtimeSettings());
+      expect(config.openai.backends.map((backend) => [backend.endpoint, backend.deployment, backend.auth.mode])).toEqual([
+        [EXISTING_ENDPOINT, 'images', 'key'],
+        ['https://oai-shared-swc.openai.azure.com', 'img15', 'managed-identity'],
+        [`https://oai-${deployed.resourceToken}-swedencentral.openai.azure.com`, 'gpt-image-2', 'managed-identity'],
+      ]);
+      // No account is created for the existing endpoint; the one new account is the extra backend's.
+      expect(deployed.resources('Microsoft.CognitiveServices/accounts').map((account) => account.name)).toEqual([`oai-${deployed.resourceToken}-swedencentral`]);
+    });
+
+    it('leaves AZURE_OPENAI_BACKENDS empty without extra backends', () => {
+      for (const name of ALL.filter((candidate) => !WITH_EXTRA_BACKENDS.includes(candidate))) {
+        expect([name, deployment(name).appSettings()['AZURE_OPENAI_BACKENDS'] ?? '']).toEqual([name, '']);
+      }
+    });
+
     it.each(KEY_MODES)('hands the API key over only as a Key Vault reference to the secret it stores (%s)', (name) => {
       const deployed = deployment(name);
       const settings = deployed.appSettings();
@@ -195,16 +303,24 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
       expect(settings['AZURE_OPENAI_API_KEY']).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault}.vault.azure.net/secrets/${secretName}/)`);
     });
 
-    it.each(ALL)('hands JOB_TOKEN_SECRET over as a reference to the latest version of the job-token secret, which it never writes (%s)', (name) => {
+    it.each(ALL)('hands JOB_TOKEN_SECRET and CALLBACK_SIGNING_SECRET over as references to the latest versions of the secrets the hook makes, which it never writes (%s)', (name) => {
       const deployed = deployment(name);
       const vault = deployed.only('Microsoft.KeyVault/vaults');
       const outputs = deployed.outputs();
+      const written = deployed.resources('Microsoft.KeyVault/vaults/secrets').map((secret) => secret.name);
 
-      // No version: a rotated secret is picked up without a deployment.
-      expect(deployed.appSettings()['JOB_TOKEN_SECRET']).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault.name}.vault.azure.net/secrets/job-token-secret/)`);
-      // The postprovision hook creates it once; a secret resource here would write a new version on every `azd provision`.
-      expect(deployed.resources('Microsoft.KeyVault/vaults/secrets').map((secret) => secret.name)).not.toContain(`${vault.name}/job-token-secret`);
-      expect(outputs).toMatchObject({ AZURE_KEY_VAULT_NAME: vault.name, JOB_TOKEN_SECRET_NAME: 'job-token-secret' });
+      for (const [setting, secret, output] of [
+        ['JOB_TOKEN_SECRET', 'job-token-secret', 'JOB_TOKEN_SECRET_NAME'],
+        ['CALLBACK_SIGNING_SECRET', 'callback-signing-secret', 'CALLBACK_SIGNING_SECRET_NAME'],
+      ] as const) {
+        // No version: a rotated secret is picked up without a deployment.
+        expect(deployed.appSettings()[setting]).toBe(`@Microsoft.KeyVault(SecretUri=https://${vault.name}.vault.azure.net/secrets/${secret}/)`);
+        // The postprovision hook creates it once; a secret resource here would write a new version on every `azd provision`.
+        expect(written).not.toContain(`${vault.name}/${secret}`);
+        // What the hook is told to make.
+        expect(outputs[output]).toBe(secret);
+      }
+      expect(outputs).toMatchObject({ AZURE_KEY_VAULT_NAME: vault.name });
       // The platform resolves references with the app's identity, which has no system-assigned twin.
       expect(deployed.only('Microsoft.Web/sites').properties?.['keyVaultReferenceIdentity']).toBe(deployed.only('Microsoft.ManagedIdentity/userAssignedIdentities').id);
     });
@@ -371,7 +487,9 @@ describeWithTool('bicep', 'the deployment azd provisions (bicep snapshot of infr
         const deployed = deployment(name);
         expect([name, deployed.only('Microsoft.Insights/components').properties?.['DisableLocalAuth']]).toEqual([name, true]);
         for (const account of deployed.resources('Microsoft.CognitiveServices/accounts')) {
-          expect([name, account.properties?.['disableLocalAuth']]).toEqual([name, !KEY_MODES.includes(name)]);
+          // Only the main account takes a key, in key mode; extra backends' accounts never do.
+          const main = account.name === `oai-${deployed.resourceToken}`;
+          expect([name, account.name, account.properties?.['disableLocalAuth']]).toEqual([name, account.name, !(main && KEY_MODES.includes(name))]);
           expect([name, account.properties?.['customSubDomainName']]).toEqual([name, account.name]);
         }
         expect([name, deployed.appSettings()['APPLICATIONINSIGHTS_AUTHENTICATION_STRING']]).toEqual([name, `ClientId=${deployed.appSettings()['AZURE_CLIENT_ID']};Authorization=AAD`]);

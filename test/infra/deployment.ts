@@ -98,9 +98,15 @@ export class Deployment {
     });
   }
 
-  /** A resource id below the resource group, token written `<token>`: e.g. Microsoft.Storage/storageAccounts/stimg<token>. */
+  /**
+   * A resource id below the deployment's resource group, token written `<token>`: e.g.
+   * Microsoft.Storage/storageAccounts/stimg<token>. An id elsewhere (an extra backend's account in
+   * another resource group or subscription) stays whole.
+   */
   relative(resourceId: string): string {
-    return resourceId.replace(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\//, '').split(this.resourceToken).join('<token>');
+    const group = this.only('Microsoft.ManagedIdentity/userAssignedIdentities').id.replace(/\/providers\/.*$/, '');
+    const below = resourceId.toLowerCase().startsWith(`${group.toLowerCase()}/providers/`) ? resourceId.slice(group.length + '/providers/'.length) : resourceId;
+    return below.split(this.resourceToken).join('<token>');
   }
 
   private principalNames(): Map<string, string> {
@@ -118,10 +124,16 @@ export class Deployment {
 
 const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(SecretUri=(https:\/\/[^)]+)\)$/;
 
-/** The value the platform puts in place of a Key Vault reference: a sample secret of 64 characters, like the one the postprovision hook generates. */
+/**
+ * The value the platform puts in place of a Key Vault reference: a sample secret in the format the
+ * postprovision hook makes it in (infra/hooks/ensure-secrets.sh), the callback signing secret
+ * `whsec_` and the base64 of 32 bytes, any other 64 hex characters.
+ */
 function resolveKeyVaultReference(value: string): string {
   const secretUri = KEY_VAULT_REFERENCE.exec(value)?.[1];
-  return secretUri === undefined ? value : createHash('sha256').update(secretUri).digest('hex');
+  if (secretUri === undefined) return value;
+  const bytes = createHash('sha256').update(secretUri).digest();
+  return /\/secrets\/callback-signing-secret\/$/.test(secretUri) ? `whsec_${bytes.toString('base64')}` : bytes.toString('hex');
 }
 
 /** Every string in a JSON value (expressions as written), for searching. */

@@ -25,6 +25,15 @@ const parametersFile = JSON.parse(readFileSync(join(INFRA_DIR, 'main.parameters.
 /** Bicep's diagnostics (errors, warnings, linter findings), one per line. */
 const diagnostics = (run: BicepRun) => run.stderr.split('\n').filter((line) => line.trim() !== '');
 
+/** An existing deployment in another team's account, as `azd env set AZURE_OPENAI_EXTRA_BACKENDS` takes it. */
+const SHARED_DEPLOYMENT = {
+  kind: 'existing',
+  accountId: '/subscriptions/9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d/resourceGroups/rg-shared-ai/providers/Microsoft.CognitiveServices/accounts/oai-shared-swc',
+  deployment: 'img15',
+  model: 'gpt-image-1.5',
+};
+const extraBackends = (...backends: object[]) => ({ AZURE_OPENAI_EXTRA_BACKENDS: JSON.stringify(backends) });
+
 /** The app registration callers sign in to, as `azd env set AZURE_AUTH_CLIENT_ID` gives it. */
 const SIGN_IN_CLIENT_ID = '3f1c9a52-7d4e-4b8a-9c61-2e5f8a7b9d10';
 
@@ -104,11 +113,25 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       ['key mode', { AZURE_OPENAI_AUTH: 'key' }],
       ['an existing endpoint', { AZURE_OPENAI_EXISTING_ENDPOINT: 'https://contoso.openai.azure.com', AZURE_OPENAI_DEPLOYMENT_NAME: 'images' }],
       ['every knob turned', { AZURE_OPENAI_LOCATION: 'swedencentral', AZURE_OPENAI_MODEL: 'gpt-image-1-mini', AZURE_OPENAI_DEPLOYMENT_SKU: 'DataZoneStandard', AZURE_OPENAI_DEPLOYMENT_CAPACITY: '3', FUNCTIONS_MAX_INSTANCES: '40', FUNCTIONS_INSTANCE_MEMORY_MB: '4096' }],
+      ['extra backends', extraBackends(SHARED_DEPLOYMENT, { kind: 'new', location: 'westus3', model: 'gpt-image-2', sku: 'DataZoneStandard', capacity: 2, version: '2026-04-21', priority: 2, weight: 3, requestsPerMinute: 10, name: 'west' })],
     ])('builds with bicep build-params for %s, with no diagnostic', async (_, values) => {
       const run = await buildParams(bicep, azdParameters(azdEnvironment(values), template));
       expect(diagnostics(run)).toEqual([]);
       expect(run.status).toBe(0);
     }, 120_000);
+  });
+
+  describe('AZURE_OPENAI_EXTRA_BACKENDS, as azd passes it', () => {
+    it('is an array parameter, empty when the variable is unset or empty', () => {
+      expect(template.parameters['openAiExtraBackends']?.type).toBe('array');
+      expect(azdParameters(azdEnvironment(), template)['openAiExtraBackends']).toEqual([]);
+      expect(azdParameters(azdEnvironment({ AZURE_OPENAI_EXTRA_BACKENDS: '' }), template)['openAiExtraBackends']).toEqual([]);
+      expect(azdParameters(azdEnvironment(extraBackends(SHARED_DEPLOYMENT)), template)['openAiExtraBackends']).toEqual([SHARED_DEPLOYMENT]);
+    });
+
+    it('stops azd when it is not JSON', () => {
+      expect(() => azdParameters(azdEnvironment({ AZURE_OPENAI_EXTRA_BACKENDS: "[{kind: 'existing'}]" }), template)).toThrow("parameter 'openAiExtraBackends' (array) is not valid JSON");
+    });
   });
 
   describe('parameters that used to stop a deployment', () => {
@@ -124,6 +147,16 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       'sign-in required': { AZURE_CALLER_AUTH: 'entra', AZURE_AUTH_CLIENT_ID: SIGN_IN_CLIENT_ID },
       'sign-in or keys': { AZURE_CALLER_AUTH: 'key+entra', AZURE_AUTH_CLIENT_ID: SIGN_IN_CLIENT_ID },
       'sign-in without an app registration': { AZURE_CALLER_AUTH: 'entra' },
+      'an extra backend beside an existing endpoint, without a region': {
+        AZURE_OPENAI_EXISTING_ENDPOINT: 'https://contoso.openai.azure.com',
+        ...extraBackends({ kind: 'new', model: 'gpt-image-2' }),
+      },
+      'an extra backend whose account id is not one': extraBackends({ ...SHARED_DEPLOYMENT, accountId: '/subscriptions/9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d/resourceGroups/rg-shared-ai' }),
+      'an extra backend with a misspelt field': extraBackends({ ...SHARED_DEPLOYMENT, imagePerMinute: 5 }),
+      'an extra backend of a model the app does not know': extraBackends({ ...SHARED_DEPLOYMENT, model: 'dall-e-3' }),
+      'an extra deployment named like the main one': extraBackends({ kind: 'new', model: 'gpt-image-2' }),
+      'one existing deployment listed twice': extraBackends(SHARED_DEPLOYMENT, { ...SHARED_DEPLOYMENT, priority: 2 }),
+      'an extra backend with two quotas': extraBackends({ ...SHARED_DEPLOYMENT, imagesPerMinute: 5, requestsPerMinute: 10 }),
     };
     const result = (name: string): SnapshotResult => {
       const found = results.get(name);
@@ -143,6 +176,9 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
 
     it('offers exactly the image models the app knows, and deploys each at its own version when only the model is chosen', () => {
       expect([...(template.parameters['openAiModelName']?.allowedValues ?? [])].sort()).toEqual(Object.keys(MODEL_VERSIONS).sort());
+      // The extra backends' models, a type of their own (imported from types.bicep, so named `_<n>.imageModel`).
+      const imageModel = Object.entries(template.definitions ?? {}).find(([name]) => name.split('.').pop() === 'imageModel')?.[1];
+      expect([...(imageModel?.allowedValues ?? [])].sort()).toEqual(Object.keys(MODEL_VERSIONS).sort());
       for (const model of Object.keys(MODEL_VERSIONS)) {
         expect(IMAGE_MODELS).toContain(model);
         const deployment = predicted(`model ${model}`).find((resource) => resource.type === 'Microsoft.CognitiveServices/accounts/deployments');
@@ -192,6 +228,21 @@ describeWithTool('bicep', 'infra/main.bicep compiled by the Bicep CLI', (bicep) 
       const refused = result('sign-in without an app registration');
       expect(refused.ok).toBe(false);
       expect(refused.run.stderr).toContain('azd env set AZURE_AUTH_CLIENT_ID');
+    });
+
+    it('refuses extra backends it could not deploy or the app would refuse, saying which and why', () => {
+      const refusal = (name: string) => {
+        const refused = result(name);
+        expect([name, refused.ok]).toEqual([name, false]);
+        return refused.run.stderr;
+      };
+      expect(refusal('an extra backend beside an existing endpoint, without a region')).toContain('AZURE_OPENAI_EXTRA_BACKENDS[0] is a new deployment without a location');
+      expect(refusal('an extra backend whose account id is not one')).toContain('AZURE_OPENAI_EXTRA_BACKENDS[0].accountId must be the resource id of an Azure OpenAI account');
+      expect(refusal('an extra backend with a misspelt field')).toContain('imagePerMinute');
+      expect(refusal('an extra backend of a model the app does not know')).toContain('dall-e-3');
+      expect(refusal('an extra deployment named like the main one')).toContain('AZURE_OPENAI_EXTRA_BACKENDS lists a deployment twice');
+      expect(refusal('one existing deployment listed twice')).toContain('AZURE_OPENAI_EXTRA_BACKENDS lists a deployment twice');
+      expect(refusal('an extra backend with two quotas')).toContain('AZURE_OPENAI_EXTRA_BACKENDS[0] gives imagesPerMinute and requestsPerMinute');
     });
 
     it('stops key mode with an existing endpoint and no key, saying how to give it', () => {
