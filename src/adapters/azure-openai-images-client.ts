@@ -382,7 +382,8 @@ function mapErrorResponse(status: number, body: UpstreamErrorBody | undefined, k
       `Azure OpenAI has no such deployment or route (${upstream}: ${logged}). Check AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_DEPLOYMENTS and AZURE_OPENAI_API_VERSION.`,
     );
   }
-  if (status >= 400 && status < 500) {
+  // 408 is the upstream's own timeout, not a fault in the request: it falls through to the 5xx mapping, which is retried.
+  if (status >= 400 && status < 500 && status !== 408) {
     const param = body?.param?.trim() || undefined;
     const relayed = param === undefined || said === '' ? undefined : trimMessage(said, MAX_RELAYED_MESSAGE_LENGTH);
     return new UpstreamBadRequestError(`Azure OpenAI refused the request (${upstream}${param ? `, param ${param}` : ''}): ${logged}`, {

@@ -11,21 +11,21 @@ import { devStorageConnectionString } from '../../local-host/azurite';
 import { getFreePort, isPortListening } from '../../local-host/ports';
 import { markdownBlocks } from './markdown-examples';
 
-// The README's Core Tools path cannot run here (no `func`), but its Azurite command can: run as
-// written (plus free ports, so it never meets another Azurite), it must keep its files in .azurite/
+// The Core Tools path (docs/local.md) cannot run here (no `func`), but its Azurite command can: run
+// as written (plus free ports, so it never meets another Azurite), it must keep its files in .azurite/
 // and send no telemetry.
 
-function readmeAzuriteArguments(): string[] {
-  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
-  const line = markdownBlocks(readme)
+function documentedAzuriteArguments(): string[] {
+  const page = readFileSync(join(__dirname, '..', '..', 'docs', 'local.md'), 'utf8');
+  const line = markdownBlocks(page)
     .flatMap((block) => block.lines)
     .find((candidate) => /^npx azurite\b/.test(candidate.trim()));
-  if (line === undefined) throw new Error('The README shows no `npx azurite` command.');
+  if (line === undefined) throw new Error('docs/local.md shows no `npx azurite` command.');
   return line.trim().replace(/\s+#.*$/, '').split(/\s+/).slice(2);
 }
 
-describe("the README's Azurite command for Core Tools", () => {
-  const args = readmeAzuriteArguments();
+describe('the Azurite command for Core Tools in docs/local.md', () => {
+  const args = documentedAzuriteArguments();
 
   it('turns telemetry off', () => {
     expect(args).toContain('--disableTelemetry');

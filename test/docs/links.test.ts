@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 
 import { markdownBlocks } from './markdown-examples';
@@ -7,7 +7,18 @@ import { markdownBlocks } from './markdown-examples';
 // backticks (emulator/README.md once cited a reference file that is not in the repo).
 
 const ROOT = join(__dirname, '..', '..');
-const PAGES = ['README.md', 'CONTRIBUTING.md', 'docs/deploy.md', 'docs/edits.md', 'docs/inbox.md', 'docs/jobs.md', 'emulator/README.md', 'bench/README.md', 'samples/README.md', 'infra/README.md'];
+const PAGES = [
+  'README.md',
+  'CONTRIBUTING.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .sort()
+    .map((name) => `docs/${name}`),
+  'emulator/README.md',
+  'bench/README.md',
+  'samples/README.md',
+  'infra/README.md',
+];
 
 /** The lines outside fenced code blocks (fences included in the code). */
 function proseLines(markdown: string): string[] {

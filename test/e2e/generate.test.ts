@@ -226,6 +226,30 @@ describe('POST /api/images/generations through the local stack', () => {
   });
 });
 
+describe('generation when the upstream times a request out (408)', () => {
+  let emulator: RunningEmulator;
+  let host: TestFunctionsHost;
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    host = await startHost(emulator, uniqueContainerName('e2e-408'), { AZURE_OPENAI_MAX_RETRIES: '1' });
+  });
+
+  afterAll(async () => {
+    await host?.close();
+    await emulator?.close();
+  });
+
+  it('retries it like a 5xx, instead of answering that the request was bad', async () => {
+    emulator.enqueueFaults({ kind: 'status', status: 408 });
+
+    const response = await post(host, { prompt: 'patient' });
+
+    expect(response.status).toBe(200);
+    expect(emulator.requests.map((request) => request.status)).toEqual([408, 200]);
+  });
+});
+
 describe('generation against a misconfigured upstream', () => {
   let emulator: RunningEmulator;
 
