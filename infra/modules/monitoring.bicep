@@ -37,8 +37,8 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 // The app writes one `ImageRequest {json}` line per request to its invocation's log (TELEMETRY=log,
-// src/adapters/log-telemetry.ts); the host sends it to AppTraces. Traces are sampled (host.json),
-// so counts and sums weigh each line by ItemCount; the usage table is the exact record.
+// src/adapters/log-telemetry.ts); the host sends it to AppTraces. host.json keeps traces unsampled;
+// counts and sums still weigh each line by ItemCount so they hold if sampling is turned back on.
 var imageRequests = 'AppTraces\n| where Message startswith "ImageRequest "\n| extend r = parse_json(substring(Message, 13))\n'
 var savedQueries = [
   {
