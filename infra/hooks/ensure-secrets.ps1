@@ -6,36 +6,16 @@
 # deployment cannot do. See ensure-secrets.sh for the steps. Needs the Azure CLI, logged in
 # (`az login`) as the principal azd deploys with. Inputs come from the azd environment.
 
-$ErrorActionPreference = 'Stop'
-Set-StrictMode -Version Latest
+$HookName = 'ensure-secrets'
+. (Join-Path $PSScriptRoot 'common.ps1')
 
-function Say([string]$Message) { Write-Host "ensure-secrets: $Message" }
-# Plain text on stderr: Write-Error would wrap and colour the message, and azd shows it as is.
-function Die([string]$Message) {
-  [Console]::Error.WriteLine("ensure-secrets: error: $Message")
-  exit 1
-}
-
-$names = @('AZURE_SUBSCRIPTION_ID', 'AZURE_RESOURCE_GROUP', 'AZURE_FUNCTION_APP_NAME', 'AZURE_KEY_VAULT_NAME', 'JOB_TOKEN_SECRET_NAME', 'CALLBACK_SIGNING_SECRET_NAME')
-$envValues = @{}
-foreach ($name in $names) {
-  $value = [Environment]::GetEnvironmentVariable($name)
-  if ([string]::IsNullOrWhiteSpace($value)) { Die "$name is not set; run ``azd provision`` first (it is a Bicep output)." }
-  $envValues[$name] = $value
-}
-
-if ("$env:POSTPROVISION_ATTEMPTS$env:POSTPROVISION_RETRY_SECONDS" -notmatch '^[0-9]*$') {
-  Die 'POSTPROVISION_ATTEMPTS and POSTPROVISION_RETRY_SECONDS must be whole numbers.'
-}
-$attempts = if ($env:POSTPROVISION_ATTEMPTS) { [int]$env:POSTPROVISION_ATTEMPTS } else { 20 }
-$delay = if ($env:POSTPROVISION_RETRY_SECONDS) { [int]$env:POSTPROVISION_RETRY_SECONDS } else { 15 }
-
-if (-not (Get-Command az -ErrorAction SilentlyContinue)) {
-  Die 'the Azure CLI (az) is required: https://learn.microsoft.com/cli/azure/install-azure-cli'
-}
+$envValues = Get-AzdValues @(
+  'AZURE_SUBSCRIPTION_ID', 'AZURE_RESOURCE_GROUP', 'AZURE_FUNCTION_APP_NAME',
+  'AZURE_KEY_VAULT_NAME', 'JOB_TOKEN_SECRET_NAME', 'CALLBACK_SIGNING_SECRET_NAME'
+)
+$attempts, $delay = Get-RetrySettings 'POSTPROVISION' 20 15
 $subscription = $envValues['AZURE_SUBSCRIPTION_ID']
-az account show --subscription $subscription --output none
-if ($LASTEXITCODE -ne 0) { Die "the Azure CLI is not logged in to subscription $subscription; run ``az login``." }
+Assert-AzLogin $subscription
 
 $group = $envValues['AZURE_RESOURCE_GROUP']
 $app = $envValues['AZURE_FUNCTION_APP_NAME']

@@ -32,27 +32,15 @@
 
 set -eu
 
-say() { printf '%s\n' "ensure-secrets: $*"; }
-die() {
-  printf '%s\n' "ensure-secrets: error: $*" >&2
-  exit 1
-}
+hook=ensure-secrets
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "$0")/common.sh"
 
 # Every value this script needs, by its azd environment name.
-for name in AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_FUNCTION_APP_NAME AZURE_KEY_VAULT_NAME \
-  JOB_TOKEN_SECRET_NAME CALLBACK_SIGNING_SECRET_NAME; do
-  eval "value=\${$name:-}"
-  # shellcheck disable=SC2154 # assigned by the eval above
-  [ -n "$value" ] || die "$name is not set; run \`azd provision\` first (it is a Bicep output)."
-done
-
-attempts=${POSTPROVISION_ATTEMPTS:-20}
-delay=${POSTPROVISION_RETRY_SECONDS:-15}
-case "$attempts$delay" in *[!0-9]*) die "POSTPROVISION_ATTEMPTS and POSTPROVISION_RETRY_SECONDS must be whole numbers." ;; esac
-
-command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required: https://learn.microsoft.com/cli/azure/install-azure-cli"
-az account show --subscription "$AZURE_SUBSCRIPTION_ID" --output none ||
-  die "the Azure CLI is not logged in to subscription $AZURE_SUBSCRIPTION_ID; run \`az login\`."
+require_azd_values AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_FUNCTION_APP_NAME \
+  AZURE_KEY_VAULT_NAME JOB_TOKEN_SECRET_NAME CALLBACK_SIGNING_SECRET_NAME
+read_retry_settings POSTPROVISION 20 15
+require_az_login
 
 subscription=$AZURE_SUBSCRIPTION_ID
 vault=$AZURE_KEY_VAULT_NAME

@@ -6,40 +6,18 @@
 # validates the webhook when the subscription is created. See postdeploy.sh for the steps.
 # Needs the Azure CLI, logged in (`az login`). Inputs come from the azd environment (Bicep outputs).
 
-$ErrorActionPreference = 'Stop'
-Set-StrictMode -Version Latest
+$HookName = 'postdeploy'
+. (Join-Path $PSScriptRoot 'common.ps1')
 
-function Say([string]$Message) { Write-Host "postdeploy: $Message" }
-# Plain text on stderr: Write-Error would wrap and colour the message, and azd shows it as is.
-function Die([string]$Message) {
-  [Console]::Error.WriteLine("postdeploy: error: $Message")
-  exit 1
-}
-
-$names = @(
-  'AZURE_SUBSCRIPTION_ID', 'AZURE_RESOURCE_GROUP', 'AZURE_FUNCTION_APP_NAME', 'AZURE_FUNCTION_APP_HOSTNAME',
-  'INBOX_FUNCTION_NAME', 'INBOX_CONTAINER', 'EVENTGRID_SYSTEM_TOPIC_ID', 'EVENTGRID_SUBSCRIPTION_NAME',
-  'EVENTGRID_DEADLETTER_CONTAINER', 'AZURE_STORAGE_ACCOUNT_ID'
+$envValues = Get-AzdValues @(
+  'AZURE_SUBSCRIPTION_ID', 'AZURE_RESOURCE_GROUP', 'AZURE_FUNCTION_APP_NAME',
+  'AZURE_FUNCTION_APP_HOSTNAME', 'INBOX_FUNCTION_NAME', 'INBOX_CONTAINER',
+  'EVENTGRID_SYSTEM_TOPIC_ID', 'EVENTGRID_SUBSCRIPTION_NAME', 'EVENTGRID_DEADLETTER_CONTAINER',
+  'AZURE_STORAGE_ACCOUNT_ID'
 )
-$envValues = @{}
-foreach ($name in $names) {
-  $value = [Environment]::GetEnvironmentVariable($name)
-  if ([string]::IsNullOrWhiteSpace($value)) { Die "$name is not set; run ``azd provision`` first (it is a Bicep output)." }
-  $envValues[$name] = $value
-}
-
-if ("$env:POSTDEPLOY_ATTEMPTS$env:POSTDEPLOY_RETRY_SECONDS" -notmatch '^[0-9]*$') {
-  Die 'POSTDEPLOY_ATTEMPTS and POSTDEPLOY_RETRY_SECONDS must be whole numbers.'
-}
-$attempts = if ($env:POSTDEPLOY_ATTEMPTS) { [int]$env:POSTDEPLOY_ATTEMPTS } else { 10 }
-$delay = if ($env:POSTDEPLOY_RETRY_SECONDS) { [int]$env:POSTDEPLOY_RETRY_SECONDS } else { 15 }
-
-if (-not (Get-Command az -ErrorAction SilentlyContinue)) {
-  Die 'the Azure CLI (az) is required: https://learn.microsoft.com/cli/azure/install-azure-cli'
-}
+$attempts, $delay = Get-RetrySettings 'POSTDEPLOY' 10 15
 $subscription = $envValues['AZURE_SUBSCRIPTION_ID']
-az account show --subscription $subscription --output none
-if ($LASTEXITCODE -ne 0) { Die "the Azure CLI is not logged in to subscription $subscription; run ``az login``." }
+Assert-AzLogin $subscription
 
 $app = $envValues['AZURE_FUNCTION_APP_NAME']
 $group = $envValues['AZURE_RESOURCE_GROUP']

@@ -21,28 +21,16 @@
 
 set -eu
 
-say() { printf '%s\n' "postdeploy: $*"; }
-die() {
-  printf '%s\n' "postdeploy: error: $*" >&2
-  exit 1
-}
+hook=postdeploy
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "$0")/common.sh"
 
 # Every value this script needs, by its azd environment name.
-for name in AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_FUNCTION_APP_NAME AZURE_FUNCTION_APP_HOSTNAME \
-  INBOX_FUNCTION_NAME INBOX_CONTAINER EVENTGRID_SYSTEM_TOPIC_ID EVENTGRID_SUBSCRIPTION_NAME \
-  EVENTGRID_DEADLETTER_CONTAINER AZURE_STORAGE_ACCOUNT_ID; do
-  eval "value=\${$name:-}"
-  # shellcheck disable=SC2154 # assigned by the eval above
-  [ -n "$value" ] || die "$name is not set; run \`azd provision\` first (it is a Bicep output)."
-done
-
-attempts=${POSTDEPLOY_ATTEMPTS:-10}
-delay=${POSTDEPLOY_RETRY_SECONDS:-15}
-case "$attempts$delay" in *[!0-9]*) die "POSTDEPLOY_ATTEMPTS and POSTDEPLOY_RETRY_SECONDS must be whole numbers." ;; esac
-
-command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required: https://learn.microsoft.com/cli/azure/install-azure-cli"
-az account show --subscription "$AZURE_SUBSCRIPTION_ID" --output none ||
-  die "the Azure CLI is not logged in to subscription $AZURE_SUBSCRIPTION_ID; run \`az login\`."
+require_azd_values AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_FUNCTION_APP_NAME \
+  AZURE_FUNCTION_APP_HOSTNAME INBOX_FUNCTION_NAME INBOX_CONTAINER EVENTGRID_SYSTEM_TOPIC_ID \
+  EVENTGRID_SUBSCRIPTION_NAME EVENTGRID_DEADLETTER_CONTAINER AZURE_STORAGE_ACCOUNT_ID
+read_retry_settings POSTDEPLOY 10 15
+require_az_login
 
 app=$AZURE_FUNCTION_APP_NAME
 group=$AZURE_RESOURCE_GROUP

@@ -111,7 +111,7 @@ export function describeHookSource(name: string): void {
 
     describeWithTool('shellcheck', `${name}.sh through shellcheck`, (shellcheck) => {
       it('has no finding at any severity', () => {
-        const result = spawnSync(shellcheck.path, ['--shell=sh', '--severity=style', sh], { encoding: 'utf8' });
+        const result = spawnSync(shellcheck.path, ['--external-sources', '--shell=sh', '--severity=style', sh], { encoding: 'utf8' });
         expect(result.stdout).toBe('');
         expect(result.status).toBe(0);
       });
@@ -135,12 +135,12 @@ export function describeHookSource(name: string): void {
   });
 }
 
-/** The azd environment values the sh twin requires (its `for name in …; do` check). */
+/** The azd environment values the sh twin requires (its `require_azd_values …` line). */
 function shellReads(name: string): string[] {
-  return /for name in ([\s\S]*?); do/.exec(readFileSync(hookPath(name, 'sh'), 'utf8'))?.[1]?.split(/[\s\\]+/).filter(Boolean) ?? [];
+  return /^require_azd_values ((?:[^\n]*\\\n)*[^\n]*)$/m.exec(readFileSync(hookPath(name, 'sh'), 'utf8'))?.[1]?.split(/[\s\\]+/).filter(Boolean) ?? [];
 }
 
-/** The azd environment values the ps1 twin requires (its `$names = @(…)`). */
+/** The azd environment values the ps1 twin requires (its `Get-AzdValues @(…)`). */
 function powershellReads(name: string): string[] {
-  return [...(/\$names = @\(([\s\S]*?)\)/.exec(readFileSync(hookPath(name, 'ps1'), 'utf8'))?.[1] ?? '').matchAll(/'([A-Z_]+)'/g)].map((match) => match[1] ?? '');
+  return [...(/Get-AzdValues @\(([\s\S]*?)\)/.exec(readFileSync(hookPath(name, 'ps1'), 'utf8'))?.[1] ?? '').matchAll(/'([A-Z_]+)'/g)].map((match) => match[1] ?? '');
 }
