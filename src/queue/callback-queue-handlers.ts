@@ -3,14 +3,7 @@ import type { InvocationContext } from '@azure/functions';
 import { callbackMessageSchema, deliverCallback } from '../domain/callbacks';
 import { callbackDependencies, finishedJobAnswer } from '../http/jobs';
 import type { Services } from '../services';
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
+import { parseQueueMessage } from './queue-message';
 
 /**
  * The callbacks worker: one delivery attempt per message. A failure worth retrying is queued again
@@ -19,13 +12,9 @@ const parseJson = (text: string): unknown => {
  */
 export function createCallbackWorker(getServices: () => Promise<Services>) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const parsed = callbackMessageSchema.safeParse(typeof message === 'string' ? parseJson(message) : message);
-    if (!parsed.success) {
-      context.error('Dropping a callback message that is not in the expected shape.');
-      return;
-    }
+    const delivery = parseQueueMessage(message, callbackMessageSchema, context, 'a callback delivery');
+    if (delivery === undefined) return;
     const services = await getServices();
-    const delivery = parsed.data;
     // Logged without the URL: it is the receiver's secret (its query carries a signature).
     const what = delivery.kind === 'job' ? `the callback of job ${delivery.jobId}` : `the manifest ${JSON.stringify(delivery.manifestName)} to subscription ${delivery.subscriptionId}`;
     const outcome = await deliverCallback(delivery, {

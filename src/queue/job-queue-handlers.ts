@@ -4,27 +4,9 @@ import { z } from 'zod';
 import { failExhaustedJob, runJob } from '../domain/image-jobs';
 import { jobDependencies } from '../http/jobs';
 import type { Services } from '../services';
+import { parseQueueMessage } from './queue-message';
 
-// The Functions host hands over the message already decoded from base64 and, being JSON, parsed.
 const jobMessage = z.object({ jobId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/), watchAttempt: z.number().int().min(1).optional() });
-
-function parseMessage(message: unknown, context: InvocationContext): z.infer<typeof jobMessage> | undefined {
-  const parsed = jobMessage.safeParse(typeof message === 'string' ? safeJson(message) : message);
-  if (!parsed.success) {
-    // Not ours to retry: no delivery will make it a job.
-    context.error('Dropping a queue message that is not {"jobId": "..."}.');
-    return undefined;
-  }
-  return parsed.data;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The queue worker. A throw makes the host deliver the message again (and after the last attempt
@@ -32,7 +14,7 @@ function safeJson(text: string): unknown {
  */
 export function createJobWorker(getServices: () => Promise<Services>) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const parsed = parseMessage(message, context);
+    const parsed = parseQueueMessage(message, jobMessage, context, '{"jobId": "..."}');
     if (parsed === undefined) return;
     const { jobId, watchAttempt } = parsed;
     const services = await getServices();
@@ -70,7 +52,7 @@ export function createJobWorker(getServices: () => Promise<Services>) {
 /** Messages whose retries ran out: their jobs end as failed, with the last failure recorded. */
 export function createPoisonJobHandler(getServices: () => Promise<Services>) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const jobId = parseMessage(message, context)?.jobId;
+    const jobId = parseQueueMessage(message, jobMessage, context, '{"jobId": "..."}')?.jobId;
     if (jobId === undefined) return;
     const job = await failExhaustedJob(jobId, jobDependencies(await getServices()));
     context.warn(`Job ${jobId} gave up after its retries: ${job?.error?.logDetail ?? job?.error?.message ?? 'no record'}.`);

@@ -1,28 +1,9 @@
 import type { InvocationContext } from '@azure/functions';
 
 import { logUnrecordedUsage } from '../domain/metering';
-import type { UsageRecord } from '../domain/usage';
 import { usageRecordSchema } from '../domain/usage';
 import type { Services } from '../services';
-
-// The host hands over the message decoded from base64 and, being JSON, parsed.
-function parseRecord(message: unknown, context: InvocationContext): UsageRecord | undefined {
-  let value = message;
-  if (typeof message === 'string') {
-    try {
-      value = JSON.parse(message);
-    } catch {
-      value = undefined;
-    }
-  }
-  const parsed = usageRecordSchema.safeParse(value);
-  if (!parsed.success) {
-    // No delivery will make it a record.
-    context.error('Dropping a usage retry message that is not a usage record.');
-    return undefined;
-  }
-  return parsed.data;
-}
+import { parseQueueMessage } from './queue-message';
 
 /**
  * Writes a usage record the table refused when its request ran. A throw makes the host deliver it
@@ -31,7 +12,7 @@ function parseRecord(message: unknown, context: InvocationContext): UsageRecord 
  */
 export function createUsageRetryWorker(getServices: () => Promise<Services>) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const record = parseRecord(message, context);
+    const record = parseQueueMessage(message, usageRecordSchema, context, 'a usage record');
     if (record === undefined) return;
     const { usageStore } = await getServices();
     const written = await usageStore.recordUsage(record);
@@ -42,7 +23,7 @@ export function createUsageRetryWorker(getServices: () => Promise<Services>) {
 /** Records whose retries ran out: the whole record goes to the log, for reconciliation. */
 export function createUsageRetryPoisonHandler() {
   return (message: unknown, context: InvocationContext): Promise<void> => {
-    const record = parseRecord(message, context);
+    const record = parseQueueMessage(message, usageRecordSchema, context, 'a usage record');
     if (record !== undefined) logUnrecordedUsage(record, new Error('every retry failed'), { warn: (line) => context.warn(line), error: (line) => context.error(line) });
     return Promise.resolve();
   };

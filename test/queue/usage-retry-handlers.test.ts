@@ -43,7 +43,7 @@ describe('the usage retry queue', () => {
     const services = makeFakeServices();
     const dropped = makeContext();
     await createUsageRetryWorker(() => Promise.resolve(services))({ requestId: 'r1' }, dropped);
-    expect(dropped.logs).toEqual([['error', 'Dropping a usage retry message that is not a usage record.']]);
+    expect(dropped.logs).toEqual([['error', 'Dropping a queue message that is not a usage record.']]);
 
     const poisoned = makeContext();
     await createUsageRetryPoisonHandler()(record, poisoned);
