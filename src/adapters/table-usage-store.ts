@@ -3,9 +3,9 @@ import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 
 import { StorageError } from '../domain/errors';
-import { IMAGE_MODELS } from '../domain/image-models';
 import type { DocumentStore, Versioned } from '../domain/ports';
 import type { UsageRange, UsageRecord, UsageStore } from '../domain/usage';
+import { usageRecordSchema } from '../domain/usage';
 
 /**
  * Usage records and budget counters in one Table Storage table. A usage record's partition is its
@@ -87,51 +87,22 @@ export class TableUsageStore implements UsageStore {
 }
 
 const count = z.number().int().nonnegative();
+// The record's own schema, with its day as the partition and its tokens as flat columns (a table
+// row holds no objects); the row's own columns (rowKey, timestamp, etag) are left out.
 const usageEntitySchema = z
   .object({
-    partitionKey: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
-    requestId: z.string(),
-    callId: z.string(),
-    at: z.string(),
-    caller: z.string(),
-    callerSource: z.enum(['principal', 'user', 'inbox', 'default']),
-    operation: z.enum(['generate', 'edit']),
-    model: z.enum(IMAGE_MODELS),
-    size: z.string(),
-    quality: z.string(),
-    images: count,
-    outcome: z.string(),
+    ...usageRecordSchema.omit({ day: true, tokens: true }).shape,
+    partitionKey: usageRecordSchema.shape.day,
     textInputTokens: count,
     imageInputTokens: count,
     imageOutputTokens: count,
     textOutputTokens: count,
-    cost: z.number(),
-    currency: z.string(),
-    pricesAsOf: z.string(),
   })
   .transform(
-    (entity): UsageRecord => ({
-      day: entity.partitionKey,
-      requestId: entity.requestId,
-      callId: entity.callId,
-      at: entity.at,
-      caller: entity.caller,
-      callerSource: entity.callerSource,
-      operation: entity.operation,
-      model: entity.model,
-      size: entity.size,
-      quality: entity.quality,
-      images: entity.images,
-      outcome: entity.outcome,
-      tokens: {
-        textInput: entity.textInputTokens,
-        imageInput: entity.imageInputTokens,
-        imageOutput: entity.imageOutputTokens,
-        textOutput: entity.textOutputTokens,
-      },
-      cost: entity.cost,
-      currency: entity.currency,
-      pricesAsOf: entity.pricesAsOf,
+    ({ partitionKey, textInputTokens, imageInputTokens, imageOutputTokens, textOutputTokens, ...fields }): UsageRecord => ({
+      ...fields,
+      day: partitionKey,
+      tokens: { textInput: textInputTokens, imageInput: imageInputTokens, imageOutput: imageOutputTokens, textOutput: textOutputTokens },
     }),
   );
 
