@@ -59,6 +59,8 @@ const parametersSchema = z
     BENCH_QUOTA: wholeNumber(1, 1_000),
     BENCH_MINUTE_MS: wholeNumber(500, 600_000),
     BENCH_THROUGHPUT_LATENCY_MS: wholeNumber(0, 60_000),
+    // Where the run's JSON goes (default bench/results/latest.json): the bench's own test writes elsewhere.
+    BENCH_RESULTS_FILE: z.string().min(1).optional(),
     BENCH_SCENARIOS: z
       .string()
       .transform((text) => text.split(',').map((part) => part.trim()).filter(Boolean))
@@ -88,6 +90,7 @@ const parametersSchema = z
         minuteMs: env.BENCH_MINUTE_MS ?? 6_000,
         latencyMs: env.BENCH_THROUGHPUT_LATENCY_MS ?? 1_500,
       },
+      resultsFile: env.BENCH_RESULTS_FILE,
     };
   });
 type Parameters = z.infer<typeof parametersSchema>;
@@ -377,7 +380,7 @@ async function main(): Promise<number> {
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
 
-    const file = join(repoRoot, LATEST_RESULTS_FILE);
+    const file = parameters.resultsFile ?? join(repoRoot, LATEST_RESULTS_FILE);
     mkdirSync(dirname(file), { recursive: true });
     const steps = records.map((record) => ({ ...record, args: withoutSecrets(record.args) }));
     const json = { timestamp, durationMs, machine: { ...host, loadAverage: { before: loadBefore, after: loadAfter } }, parameters, ...report, throughput: { rows: throughput, targets: throughputTargets(throughput) }, errors, steps };

@@ -131,6 +131,8 @@ async function runApp(args: ThroughputArgs): Promise<RunSummary> {
     if (match?.[1] && match[2]) finished.set(match[1], match[2]);
   };
   const host = await startFunctionsHost({ registrations: app.functions, hooks: app.hooks, log: () => undefined });
+  // Job links name the public host; the app reads its settings on the first request, after this.
+  process.env['PUBLIC_BASE_URL'] = host.url;
   const runner = await startQueueRunner({
     registrations: app.functions,
     settings: process.env,
