@@ -1,5 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 
+import type { CallbackMessage } from '../domain/callbacks';
 import { callbackMessageSchema, deliverCallback } from '../domain/callbacks';
 import { callbackDependencies, finishedJobAnswer } from '../http/jobs';
 import type { Services } from '../services';
@@ -15,8 +16,7 @@ export function createCallbackWorker(getServices: () => Promise<Services>) {
     const delivery = parseQueueMessage(message, callbackMessageSchema, context, 'a callback delivery');
     if (delivery === undefined) return;
     const services = await getServices();
-    // Logged without the URL: it is the receiver's secret (its query carries a signature).
-    const what = delivery.kind === 'job' ? `the callback of job ${delivery.jobId}` : `the manifest ${JSON.stringify(delivery.manifestName)} to subscription ${delivery.subscriptionId}`;
+    const what = describeDelivery(delivery);
     const outcome = await deliverCallback(delivery, {
       ...callbackDependencies(services),
       ids: services.ids,
@@ -38,4 +38,24 @@ export function createCallbackWorker(getServices: () => Promise<Services>) {
         context.warn(`Not delivering ${what}: ${outcome.reason}.`);
     }
   };
+}
+
+/**
+ * Deliveries the worker threw on at every attempt (storage kept failing, so it never reached the
+ * receiver): said in the log, so that the receiver's silence has an explanation someone can find.
+ */
+export function createCallbackPoisonHandler() {
+  return (message: unknown, context: InvocationContext): Promise<void> => {
+    const delivery = parseQueueMessage(message, callbackMessageSchema, context, 'a callback delivery');
+    if (delivery !== undefined) {
+      const recourse = delivery.kind === 'job' ? `its caller can still read job ${delivery.jobId}` : `the manifest stays in the outputs container`;
+      context.error(`Gave up on ${describeDelivery(delivery)} after every delivery of its queue message failed; ${recourse}.`);
+    }
+    return Promise.resolve();
+  };
+}
+
+// Without the URL: it is the receiver's secret (its query carries a signature).
+function describeDelivery(delivery: CallbackMessage): string {
+  return delivery.kind === 'job' ? `the callback of job ${delivery.jobId}` : `the manifest ${JSON.stringify(delivery.manifestName)} to subscription ${delivery.subscriptionId}`;
 }
