@@ -261,19 +261,20 @@ async function finishUpload(
 ): Promise<FinishedInboxEdit> {
   // Whoever can read the outputs container reads the manifest: no log detail in it.
   await writeManifest(prefix, manifest, dependencies);
-  const name = manifestName(prefix);
-  let notified = 0;
-  let notifyFailure: unknown;
-  try {
-    notified = await scheduleInboxNotifications(upload.name, name, dependencies);
-  } catch (error: unknown) {
-    // The edit's outcome stands whether or not the subscribers can be told.
-    notifyFailure = error;
-  }
+  const told = await tellSubscriptions(upload.name, manifestName(prefix), dependencies);
   await recordOnUpload(upload, { ...outcome, [FINGERPRINT_KEY]: upload.fingerprint }, dependencies);
-  const edit = { uploadName: upload.name, status: manifest.status, jobId, manifestName: name, error: manifest.error, notified, ...(notifyFailure === undefined ? {} : { notifyFailure }) };
+  const edit = { uploadName: upload.name, status: manifest.status, jobId, manifestName: manifestName(prefix), error: manifest.error, ...told };
   dependencies.report(edit);
   return edit;
+}
+
+/** The edit's outcome stands whether or not the subscriptions can be told of its manifest. */
+async function tellSubscriptions(uploadName: string, name: string, dependencies: InboxBookkeepingDependencies): Promise<Pick<FinishedInboxEdit, 'notified' | 'notifyFailure'>> {
+  try {
+    return { notified: await scheduleInboxNotifications(uploadName, name, dependencies) };
+  } catch (error: unknown) {
+    return { notified: 0, notifyFailure: error };
+  }
 }
 
 /**
@@ -307,14 +308,8 @@ async function rejectName(name: string, problem: string, dependencies: InboxEdit
   };
   const prefix = rejectedPrefix(name);
   await writeManifest(prefix, { status: 'failed', source: { name }, error }, dependencies);
-  let notified = 0;
-  let notifyFailure: unknown;
-  try {
-    notified = await scheduleInboxNotifications(name, manifestName(prefix), dependencies);
-  } catch (failure: unknown) {
-    notifyFailure = failure;
-  }
-  const edit = { uploadName: name, status: 'failed' as const, manifestName: manifestName(prefix), error, notified, ...(notifyFailure === undefined ? {} : { notifyFailure }) };
+  const told = await tellSubscriptions(name, manifestName(prefix), dependencies);
+  const edit = { uploadName: name, status: 'failed' as const, manifestName: manifestName(prefix), error, ...told };
   dependencies.report(edit);
   return { kind: 'finished', edit };
 }
