@@ -12,7 +12,7 @@ import { callerPath, readJsonBlob } from './stack';
 export const REQUEST_OPTIONS = ['prompt', 'model', 'n', 'size', 'quality', 'output_format', 'background', 'input_fidelity'] as const;
 
 const manifestSchema = z.looseObject({
-  status: z.enum(['succeeded', 'failed', 'retrying']),
+  status: z.enum(['succeeded', 'failed', 'retrying', 'queued']),
   images: z.array(z.looseObject({ blobName: z.string() })).optional(),
   error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
 });
@@ -84,14 +84,18 @@ async function locateManifest(connected: ConnectedStack, name: string, version: 
 
 async function waitForManifest(connected: ConnectedStack, name: string, etag: string, timeoutInMs: number, print: (line: string) => void): Promise<FoundManifest> {
   const deadline = Date.now() + timeoutInMs;
-  let reportedRetry = false;
+  let reported: string | undefined;
   for (;;) {
     const { blobName } = await locateManifest(connected, name, etag);
     const manifest = await readManifest(connected, blobName);
-    if (manifest && manifest.status !== 'retrying') return { blobName, manifest };
-    if (manifest && !reportedRetry) {
-      print(`the edit failed for now (${manifest.error?.code ?? 'unknown'}) and is retried...`);
-      reportedRetry = true;
+    if (manifest && manifest.status !== 'retrying' && manifest.status !== 'queued') return { blobName, manifest };
+    if (manifest && reported !== manifest.status) {
+      print(
+        manifest.status === 'queued'
+          ? 'the upstream has no room for the edit now: it waits in the jobs queue and runs when there is...'
+          : `the edit failed for now (${manifest.error?.code ?? 'unknown'}) and is retried...`,
+      );
+      reported = manifest.status;
     }
     if (Date.now() > deadline) {
       throw new Error(`No final manifest for ${name} at outputs/${blobName} after ${Math.round(timeoutInMs / 1000)} s: is the inbox trigger running? See npm start's output.`);

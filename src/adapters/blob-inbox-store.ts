@@ -1,7 +1,7 @@
 import type { ContainerClient } from '@azure/storage-blob';
 
 import { StorageError } from '../domain/errors';
-import type { InboxBlob, InboxStore } from '../domain/ports';
+import type { InboxBlob, InboxBlobVersion, InboxStore } from '../domain/ports';
 import { blobClientIn } from './blob-client';
 import { isNotFound, isWriteConflict } from './storage-errors';
 import { readAll } from './streams';
@@ -24,7 +24,19 @@ export class BlobInboxStore implements InboxStore {
     }
   }
 
-  async recordOutcome(source: InboxBlob, outcome: Readonly<Record<string, string>>): Promise<void> {
+  async readProperties(name: string): Promise<InboxBlobVersion | undefined> {
+    try {
+      const properties = await blobClientIn(this.container, name).getProperties();
+      if (properties.etag === undefined) throw new StorageError(`Blob Storage returned the properties of inbox/${name} without an ETag.`);
+      return { name, etag: properties.etag, metadata: properties.metadata ?? {} };
+    } catch (error: unknown) {
+      if (isNotFound(error)) return undefined;
+      if (error instanceof StorageError) throw error;
+      throw new StorageError(`Could not read the properties of ${name} in the inbox.`, error);
+    }
+  }
+
+  async recordOutcome(source: InboxBlobVersion, outcome: Readonly<Record<string, string>>): Promise<void> {
     // Writing the same outcome again would only give the blob a new ETag.
     if (Object.entries(outcome).every(([key, value]) => source.metadata[key] === value)) return;
     const blob = blobClientIn(this.container, source.name);

@@ -1,8 +1,7 @@
 import type { InvocationContext } from '@azure/functions';
 
-import { scheduleInboxNotifications } from '../domain/callbacks';
 import { processInboxUpload } from '../domain/inbox-edits';
-import { jobDependencies } from '../http/jobs';
+import { inboxBookkeeping, jobDependencies } from '../http/jobs';
 import type { Services } from '../services';
 import { parseInboxRequest } from './inbox-request';
 
@@ -21,24 +20,7 @@ export function createInboxEditHandler(getServices: () => Promise<Services>) {
     // Quoted: a name may hold anything, line breaks included, and must not forge log lines.
     const quoted = JSON.stringify(name);
     const services = await getServices();
-    const outcome = await processInboxUpload(name, {
-      ...jobDependencies(services),
-      inbox: services.inbox,
-      parseRequest: (blob) => parseInboxRequest(blob, services.config),
-    });
-    if (outcome.kind === 'succeeded' || outcome.kind === 'failed') {
-      // The inbox trigger's subscribers hear of it; the edit's outcome stands whether or not they can be told.
-      try {
-        const notified = await scheduleInboxNotifications(name, outcome.manifestName, {
-          ...services,
-          subscriptions: services.callbacks.subscriptions,
-          callbackQueue: services.callbacks.queue,
-        });
-        if (notified > 0) context.info(`${quoted}: the manifest goes to ${notified} subscription(s).`);
-      } catch (error: unknown) {
-        context.warn(`${quoted}: the subscriptions could not be told of the manifest:`, error instanceof Error ? error.message : error);
-      }
-    }
+    const outcome = await processInboxUpload(name, { ...inboxBookkeeping(services), ...jobDependencies(services), parseRequest: (blob) => parseInboxRequest(blob, services.config) });
     switch (outcome.kind) {
       case 'ticket-input':
         context.info(`${quoted} is in a '_' folder: an input for tickets, not edited on its own.`);
@@ -50,13 +32,16 @@ export function createInboxEditHandler(getServices: () => Promise<Services>) {
         context.info(`${quoted}: the same upload was already handled${outcome.jobId === undefined ? '' : ` by job ${outcome.jobId}`} (${outcome.status}); nothing to do.`);
         return;
       case 'in-progress':
-        context.info(`${quoted}: job ${outcome.jobId} is being run by another invocation.`);
+        context.info(`${quoted}: job ${outcome.jobId} is running in another invocation right now; its end writes the manifest.`);
         return;
-      case 'succeeded':
-        context.info(`${quoted} edited by job ${outcome.job.id}; manifest ${outcome.manifestName}.`);
+      case 'deferred':
+        context.info(
+          `${quoted}: job ${outcome.jobId} waits for upstream capacity; the jobs worker runs it in about ${outcome.retryInSeconds} s, and its end writes the manifest ${outcome.manifestName}.`,
+        );
         return;
-      case 'failed':
-        context.warn(`${quoted} could not be edited: ${outcome.error.code}: ${outcome.error.logDetail ?? outcome.error.message} (manifest ${outcome.manifestName}).`);
+      case 'finished':
+        // Logged where the bookkeeping was finished (see inboxBookkeeping), whoever finished it.
+        return;
     }
   };
 }

@@ -337,7 +337,11 @@ export async function unsubscribeInbox(id: string, token: string | undefined, de
 export const watches = (subscription: InboxSubscription, uploadName: string) => subscription.folder === '' || uploadName.startsWith(`${subscription.folder}/`);
 
 /** Queues the manifest of an inbox edit for every subscription that watches the upload. */
-export async function scheduleInboxNotifications(uploadName: string, manifestName: string, dependencies: SubscriptionDependencies): Promise<number> {
+export async function scheduleInboxNotifications(
+  uploadName: string,
+  manifestName: string,
+  dependencies: Pick<SubscriptionDependencies, 'subscriptions' | 'callbackQueue'>,
+): Promise<number> {
   const subscriptions = (await dependencies.subscriptions.list()).filter((subscription) => watches(subscription, uploadName));
   await Promise.all(subscriptions.map((subscription) => dependencies.callbackQueue.enqueue({ kind: 'inbox', subscriptionId: subscription.id, manifestName, attempt: 1 })));
   return subscriptions.length;

@@ -47,6 +47,19 @@ export type EditJobCommand = Omit<EditImagesCommand, 'includeBase64' | 'inputs'>
 export interface ResultLocation {
   readonly store: 'images' | 'outputs';
   readonly prefix: string;
+  /** A blob-triggered edit's upload, so that whoever ends the job can finish the upload's bookkeeping too. */
+  readonly upload?: InboxUpload | undefined;
+}
+
+/** The inbox upload (one version of it) that a blob-triggered edit answers. */
+export interface InboxUpload {
+  readonly name: string;
+  readonly etag: string;
+  readonly bytes: number;
+  /** With the name, the seed of the job's access token: the manifest can carry a working job link. */
+  readonly contentSha256: string;
+  /** Name, bytes and the uploader's metadata: an overwrite with the same is the same upload, answered by the same edit. */
+  readonly fingerprint: string;
 }
 
 /** What the job does; JSON, because it travels through storage. */
@@ -124,7 +137,8 @@ const commandSchema = z.object({
   caller: callerSchema,
 });
 const storedInputSchema = z.object({ container: z.enum(['jobs', 'inbox']), blobName: z.string(), target: z.string(), fileName: z.string().optional() });
-const resultLocationSchema = z.object({ store: z.enum(['images', 'outputs']), prefix: z.string() }).optional();
+const inboxUploadSchema = z.object({ name: z.string(), etag: z.string(), bytes: z.number(), contentSha256: z.string(), fingerprint: z.string() });
+const resultLocationSchema = z.object({ store: z.enum(['images', 'outputs']), prefix: z.string(), upload: inboxUploadSchema.optional() }).optional();
 
 const jobRecordSchema = z.object({
   id: z.string(),

@@ -184,11 +184,15 @@ export interface JobQueue {
   enqueue(jobId: string, options?: JobQueueOptions): Promise<void>;
 }
 
-/** A blob dropped into the inbox, read at one version (its ETag). */
-export interface InboxBlob {
+/** One version (ETag) of a blob in the inbox, without its bytes. */
+export interface InboxBlobVersion {
   readonly name: string;
   readonly etag: string;
   readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** A blob dropped into the inbox, read at one version (its ETag). */
+export interface InboxBlob extends InboxBlobVersion {
   readonly size: number;
   readonly content: readonly Uint8Array[];
 }
@@ -196,6 +200,8 @@ export interface InboxBlob {
 export interface InboxStore {
   /** The blob as it is now; undefined when it was deleted since the event. */
   read(name: string): Promise<InboxBlob | undefined>;
+  /** The blob's current version and metadata, without reading its bytes; undefined when there is none. */
+  readProperties(name: string): Promise<InboxBlobVersion | undefined>;
   /** Adds the outcome to the metadata of the version that was read, only if the blob is still that version. */
-  recordOutcome(source: InboxBlob, outcome: Readonly<Record<string, string>>): Promise<void>;
+  recordOutcome(source: InboxBlobVersion, outcome: Readonly<Record<string, string>>): Promise<void>;
 }

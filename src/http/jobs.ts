@@ -1,6 +1,8 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { invocationLog } from '../adapters/invocation-log';
+
 import type { CallbackDependencies } from '../domain/callbacks';
 import { assertCallbackUrl, CallbacksNotConfiguredError, registerJobCallback, scheduleJobCallback, watchJobEnds } from '../domain/callbacks';
 import { ValidationError } from '../domain/errors';
@@ -8,6 +10,8 @@ import type { JobDependencies, JobRecord, JobSpec } from '../domain/image-jobs';
 import { FINISHED, jobErrorToAppError, jobResult, publicJobError, readJobWithToken, runJob, submitJob } from '../domain/image-jobs';
 import type { AppConfig } from '../config';
 import type { EditLimits } from '../domain/edit-images';
+import type { FinishedInboxEdit, InboxBookkeepingDependencies } from '../domain/inbox-edits';
+import { finishInboxJob } from '../domain/inbox-edits';
 import type { Services } from '../services';
 import { toImagesResponse } from './images-response';
 import { apiUrl } from './public-url';
@@ -63,13 +67,20 @@ export const needsJob = (mode: JobMode): boolean => mode.async || mode.idempoten
 
 export function jobDependencies(services: Services): JobDependencies {
   const { config } = services;
+  const withCallbacks = watchJobEnds(
+    services.documents,
+    (jobId) => scheduleJobCallback(jobId, callbackDependencies(services)),
+    (jobId, error) => invocationLog.warn(`Job ${jobId} ended, but its callback could not be scheduled: ${messageOf(error)}`),
+  );
   return {
     ...services,
-    // A job that ends announces itself to its callback, whichever path ended it.
+    // A job that ends announces itself, whichever path ended it (the inbox trigger, the worker, a
+    // deadline, the poison queue, a cancel): to its callback, and for an inbox edit with the upload's
+    // manifest, its subscribers and its outcome.
     documents: watchJobEnds(
-      services.documents,
-      (jobId) => scheduleJobCallback(jobId, callbackDependencies(services)),
-      (jobId, error) => console.warn(`Job ${jobId} ended, but its callback could not be scheduled:`, error instanceof Error ? error.message : error),
+      withCallbacks,
+      (jobId) => finishInboxJob(jobId, { ...inboxBookkeeping(services), documents: services.documents }),
+      (jobId, error) => invocationLog.warn(`Job ${jobId} ended, but the bookkeeping of its inbox upload failed (the upload's next delivery finishes it): ${messageOf(error)}`),
     ),
     deploymentFor: deploymentFor(services),
     queue: services.jobQueue,
@@ -83,6 +94,32 @@ export function jobDependencies(services: Services): JobDependencies {
     },
   };
 }
+
+/** What finishing an inbox upload's bookkeeping takes (see `finishInboxEdit`), with its log lines. */
+export function inboxBookkeeping(services: Services): InboxBookkeepingDependencies {
+  return {
+    inbox: services.inbox,
+    outputStore: services.outputStore,
+    imageStore: services.imageStore,
+    clock: services.clock,
+    subscriptions: services.callbacks.subscriptions,
+    callbackQueue: services.callbacks.queue,
+    settings: { tokenSecrets: services.jobTokenSecrets },
+    report: reportInboxEdit,
+  };
+}
+
+function reportInboxEdit(edit: FinishedInboxEdit): void {
+  // Quoted: a name may hold anything, line breaks included, and must not forge log lines.
+  const quoted = JSON.stringify(edit.uploadName);
+  const job = edit.jobId === undefined ? '' : ` by job ${edit.jobId}`;
+  if (edit.status === 'succeeded') invocationLog.info(`${quoted} edited${job}; manifest ${edit.manifestName}.`);
+  else invocationLog.warn(`${quoted} could not be edited${job}: ${edit.error?.code ?? 'unknown'}: ${edit.error?.message ?? ''} (manifest ${edit.manifestName}).`);
+  if (edit.notified > 0) invocationLog.info(`${quoted}: the manifest goes to ${edit.notified} subscription(s).`);
+  if (edit.notifyFailure !== undefined) invocationLog.warn(`${quoted}: the subscriptions could not be told of the manifest: ${messageOf(edit.notifyFailure)}`);
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export function callbackDependencies(services: Services): CallbackDependencies {
   return { documents: services.documents, clock: services.clock, callbackQueue: services.callbacks.queue };

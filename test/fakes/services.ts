@@ -12,6 +12,8 @@ import { makeTestMetering } from './in-memory-usage';
 export interface FakeServices extends Services {
   readonly imageModel: FakeImageModelClient;
   readonly imageStore: InMemoryImageStore;
+  readonly outputStore: InMemoryImageStore;
+  readonly inbox: InMemoryInboxStore;
   readonly documents: InMemoryDocumentStore;
   readonly jobQueue: RecordingJobQueue;
   readonly inputImages: InMemoryInputImageStore;

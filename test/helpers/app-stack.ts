@@ -1,4 +1,4 @@
-import type { RunningEmulator } from '../../emulator/server';
+import type { EmulatorOptions, RunningEmulator } from '../../emulator/server';
 import { startEmulator } from '../../emulator/server';
 import { uniqueContainerName } from './azurite';
 import type { TestFunctionsHost, TestFunctionsHostOptions } from './functions-host';
@@ -16,11 +16,13 @@ export interface AppStackOptions {
   readonly settings?: Readonly<Record<string, string>>;
   /** Everything else the test host takes: queue or blob triggers, their settings. */
   readonly host?: Omit<TestFunctionsHostOptions, 'env'>;
+  /** The emulator's own options: quotas and the length of their minute, latency. */
+  readonly emulator?: EmulatorOptions;
 }
 
 /** The emulator and the real app served in-process against the run's Azurite, as `npm start` runs them. */
 export async function startAppStack(options: AppStackOptions = {}): Promise<AppStack> {
-  const emulator = await startEmulator();
+  const emulator = await startEmulator(options.emulator);
   try {
     const host = await startTestFunctionsHost({
       ...options.host,
